@@ -1,0 +1,78 @@
+"""Applying a kernel field to an image: ``(HR conv K(x, y))`` sampled on the LR grid.
+
+For LR pixel ``(i, j)`` with kernel ``K_ij`` (``k = 2r + 1`` taps a side) at scale ``s``:
+
+    ``LR[i, j] = sum_{u, v} HR[p_i + u - r, p_j + v - r] * K_ij[u, v]``,  ``p_i = s i + (s - 1) // 2``
+
+i.e. correlation evaluated only at the positions the s-fold downsampling keeps (with kernels
+symmetric about their centre this is convolution). The HR border is reflected. With a field
+of identical kernels this equals ordinary filtering followed by ``x[..., o::s, o::s]`` with
+``o = (s - 1) // 2``.
+
+Implementation: the padded HR image is split into its ``s x s`` sampling phases once; each
+tap is then a contiguous shifted slice of one phase, multiplied by that tap's weight map and
+accumulated. Cost is ``k*k`` fused multiply-adds per LR pixel and channel; memory is the
+image plus the output (no ``k*k``-times im2col buffer), so it is bounded on any image size.
+Works on CPU and GPU, batched.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["apply_kernel_field", "sample_offset", "crop_to_multiple"]
+
+
+def sample_offset(scale: int) -> int:
+    """HR row/column of the first LR sample: ``(s - 1) // 2``."""
+    return (scale - 1) // 2
+
+
+def crop_to_multiple(img: torch.Tensor, scale: int) -> torch.Tensor:
+    """Crop ``... x H x W`` so both sides are multiples of ``scale`` (keeps the top-left)."""
+    h, w = img.shape[-2:]
+    return img[..., : h - h % scale, : w - w % scale]
+
+
+def apply_kernel_field(hr: torch.Tensor, field: torch.Tensor, scale: int, pad_mode: str = "reflect") -> torch.Tensor:
+    """Blur an HR image with a per-pixel kernel field and downsample it by ``scale``.
+
+    Args:
+        hr: ``B x C x H x W`` image with ``H = s h`` and ``W = s w``.
+        field: ``B x k*k x h x w`` (or ``1 x k*k x h x w`` to share it over the batch) kernels,
+            one per LR pixel, row-major taps.
+        scale: integer scale ``s`` >= 1.
+        pad_mode: border handling for the HR image (``reflect``, ``replicate`` or ``constant``).
+
+    Returns:
+        ``B x C x h x w`` LR image.
+    """
+    if hr.dim() != 4 or field.dim() != 4:
+        raise ValueError("hr must be B x C x H x W and field B x k*k x h x w")
+    b, c, H, W = hr.shape
+    kk, h, w = field.shape[1:]
+    k = int(round(math.sqrt(kk)))
+    if k * k != kk or k % 2 == 0:
+        raise ValueError(f"field has {kk} taps; expected an odd square number")
+    if H != scale * h or W != scale * w:
+        raise ValueError(f"HR size {H}x{W} must be {scale} x LR size {h}x{w}; crop it with crop_to_multiple")
+    if field.shape[0] not in (1, b):
+        raise ValueError("field batch must be 1 or match the image batch")
+    r, s, o = k // 2, scale, sample_offset(scale)
+    field = field.to(hr.dtype)
+    pad_hi = r + s  # enough so every phase slice below is complete
+    mode = pad_mode if (pad_mode != "reflect" or (r + s < H and r + s < W)) else "replicate"
+    padded = F.pad(hr, (r, pad_hi, r, pad_hi), mode=mode)
+    hp, wp = padded.shape[-2:]
+    hp, wp = hp - hp % s, wp - wp % s
+    # phases[b, c, a, e, y, x] = padded[b, c, s*y + a, s*x + e]
+    phases = padded[..., :hp, :wp].reshape(b, c, hp // s, s, wp // s, s).permute(0, 1, 3, 5, 2, 4).contiguous()
+    out = torch.zeros(b, c, h, w, dtype=hr.dtype, device=hr.device)
+    for u in range(k):
+        a, da = divmod(o + u, s)[::-1]
+        for v in range(k):
+            e, de = divmod(o + v, s)[::-1]
+            out.addcmul_(phases[:, :, a, e, da:da + h, de:de + w], field[:, u * k + v:u * k + v + 1])
+    return out

@@ -1,0 +1,428 @@
+"""Image I/O used everywhere in SSR.
+
+Reading (:func:`read_image`)
+    PNG, JPEG, BMP, TIFF and WebP; 8- and 16-bit per channel; grayscale, RGB, palette, RGBA.
+    The EXIF orientation is applied, so pixels come out the way a viewer shows them.
+    Images come back as float32 tensors in [0, 1]:
+
+    * ``rgb``: ``3 x H x W``. Grayscale inputs are replicated to three channels (the
+      ``grayscale`` flag remembers it, so outputs can be written back as grayscale).
+    * ``alpha``: ``1 x H x W`` or ``None``. SSR never feeds alpha to a network: the colour
+      channels are processed as they are stored (not premultiplied) and the alpha plane is
+      resized on its own (area for downsampling, bicubic for upsampling) and written back.
+
+Writing (:func:`write_image`)
+    The format follows the extension. PNG and TIFF can be 8- or 16-bit; JPEG, WebP and BMP
+    are 8-bit. Every write goes to a temporary file in the destination folder that is then
+    renamed over the destination, so a crash never leaves a half-written file, and a write
+    that would replace one of the ``protect`` paths (the inputs) is refused.
+
+Every failure a user can cause (missing, unreadable, truncated or non-image files, an
+unknown extension) raises :class:`ssr.errors.SSRError` with a one-line message.
+"""
+from __future__ import annotations
+
+import os
+import struct
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import SSRError
+
+READ_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+WRITE_EXTS = READ_EXTS
+_16BIT_EXTS = (".png", ".tif", ".tiff")
+
+# Refuse absurd images before decoding (a decompression bomb would otherwise eat all memory).
+Image.MAX_IMAGE_PIXELS = 40000 * 40000
+
+
+@dataclass
+class LoadedImage:
+    """An image read from disk.
+
+    Attributes:
+        rgb: ``3 x H x W`` float32 in [0, 1].
+        alpha: ``1 x H x W`` float32 in [0, 1], or ``None`` when the file has no alpha.
+        bit_depth: 8 or 16, the precision stored in the file.
+        grayscale: the file held a single luminance channel (it was replicated to RGB).
+        path: where it was read from.
+    """
+
+    rgb: torch.Tensor
+    alpha: torch.Tensor | None
+    bit_depth: int
+    grayscale: bool
+    path: Path
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(H, W)``."""
+        return int(self.rgb.shape[-2]), int(self.rgb.shape[-1])
+
+
+def _check_readable(path: Path) -> None:
+    if not path.exists():
+        raise SSRError(f"input not found: {path}")
+    if path.is_dir():
+        raise SSRError(f"expected an image file but got a folder: {path}")
+    if not os.access(path, os.R_OK):
+        raise SSRError(f"cannot read {path}: permission denied")
+    if path.stat().st_size == 0:
+        raise SSRError(f"cannot read {path}: the file is empty")
+
+
+def _png_is_16bit(path: Path) -> bool:
+    with open(path, "rb") as f:
+        head = f.read(26)
+    return len(head) >= 26 and head[:8] == b"\x89PNG\r\n\x1a\n" and head[24] == 16
+
+
+def _tiff_is_16bit(im: Image.Image) -> bool:
+    tags = getattr(im, "tag_v2", None)
+    if not tags:
+        return False
+    bits = tags.get(258)
+    if bits is None:
+        return False
+    bits = bits if isinstance(bits, tuple) else (bits,)
+    return max(bits) > 8
+
+
+def _orient(arr: np.ndarray, orientation: int) -> np.ndarray:
+    """Apply an EXIF orientation (1-8) to an ``H x W [x C]`` array."""
+    ops = {
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1, :],
+        5: lambda a: np.swapaxes(a, 0, 1),
+        6: lambda a: np.swapaxes(a, 0, 1)[:, ::-1],
+        7: lambda a: np.swapaxes(a, 0, 1)[::-1, ::-1],
+        8: lambda a: np.swapaxes(a, 0, 1)[::-1, :],
+    }
+    return np.ascontiguousarray(ops[orientation](arr)) if orientation in ops else arr
+
+
+def _read_16bit_color(path: Path, orientation: int) -> np.ndarray:
+    import cv2
+
+    arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if arr is None:
+        raise SSRError(f"cannot decode {path}: truncated or corrupt 16-bit image")
+    if arr.ndim == 3:
+        arr = arr[..., [2, 1, 0, 3][: arr.shape[2]]] if arr.shape[2] in (3, 4) else arr
+    return _orient(arr, orientation)
+
+
+def read_image(path: str | os.PathLike) -> LoadedImage:
+    """Read an image file; see the module docstring for the conventions.
+
+    Raises:
+        SSRError: the file is missing, a folder, empty, unreadable, not an image,
+            truncated or corrupt.
+    """
+    path = Path(path)
+    _check_readable(path)
+    try:
+        with Image.open(path) as im:
+            im.seek(0)
+            orientation = int(im.getexif().get(0x0112, 1) or 1)
+            if (im.format == "PNG" and _png_is_16bit(path) and im.mode in ("RGB", "RGBA")) or (
+                im.format == "TIFF" and _tiff_is_16bit(im) and im.mode in ("RGB", "RGBA", "RGBX")
+            ):
+                arr = _read_16bit_color(path, orientation)
+                bit_depth = 16
+            else:
+                im.load()
+                im = ImageOps.exif_transpose(im)
+                arr, bit_depth = _pil_to_array(im)
+    except SSRError:
+        raise
+    except UnidentifiedImageError:
+        raise SSRError(f"cannot read {path}: not an image or an unsupported format") from None
+    except (OSError, SyntaxError, ValueError, struct.error) as exc:
+        raise SSRError(f"cannot decode {path}: truncated or corrupt image ({exc})") from None
+    except Image.DecompressionBombError as exc:
+        raise SSRError(f"refusing {path}: {exc}") from None
+    return _array_to_loaded(arr, bit_depth, path)
+
+
+def _pil_to_array(im: Image.Image) -> tuple[np.ndarray, int]:
+    mode = im.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        return np.asarray(im).astype(np.uint16), 16
+    if mode == "I":
+        a = np.asarray(im)
+        return (np.clip(a, 0, 65535).astype(np.uint16), 16) if a.max(initial=0) > 255 else (
+            a.astype(np.uint8), 8)
+    if mode == "F":
+        a = np.asarray(im, dtype=np.float32)
+        if a.max(initial=0) > 1.0:
+            a = a / 255.0 if a.max() <= 255.0 else a / 65535.0
+        return np.clip(a, 0, 1), 16
+    if mode == "1":
+        return np.asarray(im.convert("L")), 8
+    if mode == "P":
+        im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+    elif mode in ("CMYK", "YCbCr", "LAB", "HSV", "RGBX"):
+        im = im.convert("RGB")
+    elif mode == "PA":
+        im = im.convert("RGBA")
+    elif mode not in ("L", "LA", "RGB", "RGBA"):
+        im = im.convert("RGB")
+    return np.asarray(im), 8
+
+
+def _array_to_loaded(arr: np.ndarray, bit_depth: int, path: Path) -> LoadedImage:
+    if arr.dtype == np.uint16:
+        x = arr.astype(np.float32) / 65535.0
+    elif arr.dtype == np.uint8:
+        x = arr.astype(np.float32) / 255.0
+    else:
+        x = arr.astype(np.float32)
+    if x.ndim == 2:
+        x = x[..., None]
+    c = x.shape[2]
+    grayscale = c in (1, 2)
+    alpha = None
+    if c in (2, 4):
+        alpha = torch.from_numpy(np.ascontiguousarray(x[..., -1])).unsqueeze(0)
+        x = x[..., :-1]
+    t = torch.from_numpy(np.ascontiguousarray(x)).permute(2, 0, 1).contiguous()
+    if grayscale:
+        t = t.expand(3, -1, -1).contiguous()
+    if min(t.shape[-2:]) < 1:
+        raise SSRError(f"cannot read {path}: the image has no pixels")
+    return LoadedImage(rgb=t, alpha=alpha, bit_depth=bit_depth, grayscale=grayscale, path=path)
+
+
+def load_rgb(path: str | os.PathLike) -> torch.Tensor:
+    """Read an image as a ``3 x H x W`` float32 tensor in [0, 1] (alpha dropped)."""
+    return read_image(path).rgb
+
+
+def _quantize(x: np.ndarray, bit_depth: int) -> np.ndarray:
+    peak = 65535.0 if bit_depth == 16 else 255.0
+    dtype = np.uint16 if bit_depth == 16 else np.uint8
+    return np.clip(np.round(x * peak), 0, peak).astype(dtype)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
+    except OSError:
+        return False
+
+
+def write_image(
+    path: str | os.PathLike,
+    rgb: torch.Tensor | np.ndarray,
+    alpha: torch.Tensor | np.ndarray | None = None,
+    *,
+    bit_depth: int = 8,
+    grayscale: bool = False,
+    quality: int = 95,
+    protect: Iterable[str | os.PathLike] = (),
+) -> Path:
+    """Write an image atomically.
+
+    Args:
+        path: destination; the extension picks the format.
+        rgb: ``3 x H x W`` or ``1 x H x W`` (or ``H x W``) in [0, 1]; clipped.
+        alpha: optional ``1 x H x W`` or ``H x W`` in [0, 1].
+        bit_depth: 8 or 16 (16 only for PNG and TIFF; other formats fall back to 8).
+        grayscale: write a single luminance channel (BT.601 weights) instead of RGB.
+        quality: JPEG / WebP quality.
+        protect: paths that must never be overwritten (the inputs).
+
+    Returns:
+        The destination path.
+    """
+    path = Path(path)
+    ext = path.suffix.lower()
+    if ext not in WRITE_EXTS:
+        raise SSRError(
+            f"cannot write {path}: unknown image extension '{path.suffix}' "
+            f"(use one of {', '.join(WRITE_EXTS)})")
+    for p in protect:
+        if _same_file(path, Path(p)):
+            raise SSRError(f"refusing to overwrite the input file {p}; choose another output path")
+    if path.is_dir():
+        raise SSRError(f"cannot write {path}: it is a folder")
+    if bit_depth not in (8, 16):
+        raise SSRError(f"bit depth must be 8 or 16, got {bit_depth}")
+    if ext not in _16BIT_EXTS:
+        bit_depth = 8
+    x = rgb.detach().float().cpu().numpy() if isinstance(rgb, torch.Tensor) else np.asarray(rgb, np.float32)
+    if x.ndim == 3:
+        x = np.transpose(x, (1, 2, 0))
+    else:
+        x = x[..., None]
+    if grayscale and x.shape[2] == 3:
+        x = (0.299 * x[..., 0] + 0.587 * x[..., 1] + 0.114 * x[..., 2])[..., None]
+    if alpha is not None and ext not in (".jpg", ".jpeg", ".bmp"):
+        a = alpha.detach().float().cpu().numpy() if isinstance(alpha, torch.Tensor) else np.asarray(alpha)
+        a = a.reshape(a.shape[-2], a.shape[-1])[..., None]
+        if a.shape[:2] != x.shape[:2]:
+            raise SSRError("internal error: alpha and colour planes differ in size")
+        x = np.concatenate([x, a], axis=2)
+    q = _quantize(np.nan_to_num(x, nan=0.0), bit_depth)
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=ext, dir=path.parent)
+    os.close(fd)
+    try:
+        _encode(Path(tmp), q, ext, bit_depth, quality)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise SSRError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise
+    return path
+
+
+def _encode(tmp: Path, q: np.ndarray, ext: str, bit_depth: int, quality: int) -> None:
+    c = q.shape[2]
+    if bit_depth == 16:
+        import cv2
+
+        arr = q[..., 0] if c == 1 else q
+        if c >= 3:
+            arr = arr[..., [2, 1, 0, 3][:c]]
+        if not cv2.imwrite(str(tmp), np.ascontiguousarray(arr)):
+            raise OSError(f"the encoder failed for {tmp.suffix}")
+        return
+    mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[c]
+    im = Image.fromarray(q[..., 0] if c == 1 else q, mode)
+    kwargs: dict = {}
+    if ext in (".jpg", ".jpeg"):
+        fmt, kwargs = "JPEG", {"quality": int(quality)}
+    elif ext == ".webp":
+        fmt, kwargs = "WEBP", {"quality": int(quality)}
+    elif ext == ".bmp":
+        fmt = "BMP"
+        if mode == "LA":
+            im = im.convert("L")
+    elif ext in (".tif", ".tiff"):
+        fmt = "TIFF"
+    else:
+        fmt = "PNG"
+    im.save(tmp, format=fmt, **kwargs)
+
+
+def list_images(inputs: Sequence[str | os.PathLike], recursive: bool = False) -> list[Path]:
+    """Expand files and folders into a sorted list of image files.
+
+    Raises:
+        SSRError: an input does not exist, or a folder holds no image.
+    """
+    out: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if p.is_dir():
+            pattern = "**/*" if recursive else "*"
+            found = sorted(q for q in p.glob(pattern) if q.is_file() and q.suffix.lower() in READ_EXTS)
+            if not found:
+                raise SSRError(f"no images ({', '.join(READ_EXTS)}) in folder {p}")
+            out.extend(found)
+        elif p.exists():
+            out.append(p)
+        else:
+            raise SSRError(f"input not found: {p}")
+    return out
+
+
+def to_batch(x: torch.Tensor) -> torch.Tensor:
+    """``C x H x W`` -> ``1 x C x H x W``."""
+    return x.unsqueeze(0) if x.dim() == 3 else x
+
+
+def resize_alpha(alpha: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Resize an alpha plane ``1 x H x W`` to ``size = (h, w)``: area when shrinking, bicubic when
+    enlarging; result clipped to [0, 1]."""
+    import torch.nn.functional as F
+
+    a = alpha.unsqueeze(0)
+    shrink = size[0] <= a.shape[-2] and size[1] <= a.shape[-1]
+    mode = "area" if shrink else "bicubic"
+    kw = {} if shrink else {"align_corners": False}
+    return F.interpolate(a, size=size, mode=mode, **kw).clamp(0, 1)[0]
+
+
+def _atomic_write_bytes(path: Path, data: bytes, protect: Iterable[str | os.PathLike] = ()) -> Path:
+    for p in protect:
+        if _same_file(path, Path(p)):
+            raise SSRError(f"refusing to overwrite the input file {p}; choose another output path")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def write_json(path: str | os.PathLike, data, protect: Iterable[str | os.PathLike] = ()) -> Path:
+    """Write ``data`` as indented JSON, atomically (tensors become lists)."""
+    import json
+
+    def _default(o):
+        if isinstance(o, (torch.Tensor, np.ndarray)):
+            return o.tolist()
+        if isinstance(o, (np.floating, np.integer)):
+            return o.item()
+        return str(o)
+
+    text = json.dumps(data, indent=2, default=_default) + "\n"
+    return _atomic_write_bytes(Path(path), text.encode(), protect)
+
+
+def write_text(path: str | os.PathLike, text: str, protect: Iterable[str | os.PathLike] = ()) -> Path:
+    """Write a text file atomically."""
+    return _atomic_write_bytes(Path(path), text.encode(), protect)
+
+
+def read_depth(path: str | os.PathLike, distance: bool = False) -> torch.Tensor:
+    """Read a depth map as ``1 x H x W`` relative inverse depth in [0, 1] (1 = nearest).
+
+    Accepts images (8/16-bit grey or RGB, whose luminance is used) and ``.npy`` arrays.
+    Values are normalised per map. ``distance=True`` means the map grows with distance (metric
+    depth or a depth PNG): it is inverted (``1 / z``, zeros treated as invalid = farthest) first.
+    """
+    path = Path(path)
+    _check_readable(path)
+    if path.suffix.lower() == ".npy":
+        try:
+            arr = np.load(path, allow_pickle=False).astype(np.float32)
+        except Exception as exc:  # noqa: BLE001
+            raise SSRError(f"cannot read depth {path}: {exc}") from None
+        arr = np.squeeze(arr)
+        if arr.ndim != 2:
+            raise SSRError(f"depth {path} must be a 2-D array, got shape {arr.shape}")
+        d = torch.from_numpy(arr)
+    else:
+        img = read_image(path)
+        w = torch.tensor([0.299, 0.587, 0.114]).view(3, 1, 1)
+        d = (img.rgb * w).sum(0)
+    d = torch.nan_to_num(d, nan=0.0, posinf=0.0, neginf=0.0)
+    if distance:
+        valid = d > 0
+        inv = torch.zeros_like(d)
+        inv[valid] = 1.0 / d[valid]
+        d = inv
+    lo, hi = float(d.min()), float(d.max())
+    if hi - lo < 1e-12:
+        return torch.full((1, *d.shape), 0.5)
+    return ((d - lo) / (hi - lo)).unsqueeze(0)

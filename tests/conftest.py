@@ -1,0 +1,36 @@
+"""Shared fixtures. Tests that need the real datasets in ../shared skip cleanly without them."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("SSR_SHARED", ROOT.parent / "shared"))
+DATASETS = SHARED / "datasets"
+
+torch.set_num_threads(min(2, torch.get_num_threads()))
+
+
+@pytest.fixture
+def datasets() -> Path:
+    """Path of ../shared/datasets; skips the test when it is absent."""
+    if not DATASETS.is_dir():
+        pytest.skip(f"real datasets not available at {DATASETS}")
+    return DATASETS
+
+
+@pytest.fixture
+def rng() -> torch.Generator:
+    return torch.Generator().manual_seed(1234)
+
+
+def textured(h: int = 64, w: int = 80, seed: int = 0) -> torch.Tensor:
+    """A deterministic ``3 x h x w`` test picture with edges and texture, in [0, 1]."""
+    g = torch.Generator().manual_seed(seed)
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, h), torch.linspace(0, 1, w), indexing="ij")
+    base = torch.stack([xx, yy, 0.5 + 0.5 * torch.sin(12 * xx + 7 * yy)])
+    stripes = ((xx * 13).floor() % 2)[None] * 0.3
+    return (0.6 * base + stripes + 0.1 * torch.rand(3, h, w, generator=g)).clamp(0, 1)

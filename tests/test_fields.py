@@ -1,0 +1,70 @@
+import pytest
+import torch
+
+import ssr.degradation.fields as fields_mod
+from ssr.degradation import (
+    FieldConfig, depth_informed_field, kernel_moments, random_invariant_field, smooth_random_field,
+)
+
+
+def _ramp(h=24, w=32):
+    return torch.linspace(0, 1, w).view(1, 1, 1, w).expand(2, 1, h, w).contiguous()
+
+
+@pytest.mark.parametrize("family", ["gaussian", "disc", "mixed"])
+@pytest.mark.parametrize("motion", [0.0, 1.0])
+@pytest.mark.parametrize("scale", [2, 4])
+def test_fields_are_normalised(family, motion, scale, rng):
+    cfg = FieldConfig(family=family, motion_prob=motion)
+    k = cfg.resolved(scale).kernel_size
+    for fld, info in (
+        depth_informed_field(_ramp(8, 10), rng, cfg, scale),
+        smooth_random_field(rng, 2, 8, 10, cfg, scale),
+        random_invariant_field(rng, 2, 8, 10, cfg, scale),
+    ):
+        assert fld.shape == (2, k * k, 8, 10)
+        assert torch.all(fld >= 0)
+        assert torch.allclose(fld.sum(1), torch.ones(2, 8, 10), atol=1e-5)
+        assert info["width"].shape == (2, 1, 8, 10)
+        assert len(info["params"]) == 2
+
+
+def test_depth_informed_width_monotone_in_defocus(rng):
+    """Blur width (the map and the kernels' measured major-axis spread) grows with |d - focus|."""
+    depth = _ramp()
+    cfg = FieldConfig(min_ratio_range=(0.5, 1.0), sigma_range=(0.2, 3.5))
+    fld, info = depth_informed_field(depth, rng, cfg, 4)
+    for i in range(2):
+        focus = info["params"][i]["focus"]
+        dist = (depth[i, 0] - focus).abs().reshape(-1)
+        width = info["width"][i, 0].reshape(-1)
+        major = kernel_moments(fld[i:i + 1])["major"][0].reshape(-1)
+        order = torch.argsort(dist)
+        assert torch.all(torch.diff(width[order]) >= -1e-6)
+        # measured spread: monotone up to discretisation of the 21x21 window
+        assert torch.all(torch.diff(major[order]) >= -0.05)
+        assert major[order[-1]] > major[order[0]] + 0.3 or width.max() - width.min() < 0.3
+
+
+def test_depth_informed_field_uses_random_focus_and_gain():
+    depth = _ramp()
+    a = depth_informed_field(depth, torch.Generator().manual_seed(1), FieldConfig(), 4)[1]["params"]
+    b = depth_informed_field(depth, torch.Generator().manual_seed(2), FieldConfig(), 4)[1]["params"]
+    assert a[0]["focus"] != b[0]["focus"] and a[0]["gain"] != b[0]["gain"]
+
+
+def test_banded_generation_matches_single_band(monkeypatch):
+    depth = _ramp(20, 16)
+    full, _ = depth_informed_field(depth, torch.Generator().manual_seed(3), FieldConfig(motion_prob=1.0), 4)
+    monkeypatch.setattr(fields_mod, "_BAND_ELEMENTS", 441 * 16 * 3)  # 3 rows per band
+    banded, _ = depth_informed_field(depth, torch.Generator().manual_seed(3), FieldConfig(motion_prob=1.0), 4)
+    assert torch.allclose(full, banded, atol=1e-6)
+
+
+def test_config_validation():
+    with pytest.raises(ValueError):
+        FieldConfig(kind="nope").resolved(4)
+    with pytest.raises(ValueError):
+        FieldConfig(kernel_size=20).resolved(4)
+    assert FieldConfig().resolved(2).kernel_size == 13
+    assert FieldConfig().resolved(4).sigma_range == (0.2, 4.0)
