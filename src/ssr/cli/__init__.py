@@ -12,9 +12,9 @@ from typing import Sequence
 
 from .. import __version__
 from ..errors import SSRError
-from . import degrade
+from . import degrade, train
 
-COMMANDS = [degrade]
+COMMANDS = [degrade, train]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,7 @@
+"""Training infrastructure shared by every stage: configs, the :class:`Trainer` base class
+(Accelerate, mixed precision, EMA, exact resume, logs), in-memory data and the stage registry."""
+
+from .config import COMMON_DEFAULTS, load_config
+from .stages import STAGES, get_stage
+
+__all__ = ["COMMON_DEFAULTS", "load_config", "STAGES", "get_stage"]

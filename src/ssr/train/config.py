@@ -1,0 +1,95 @@
+"""Experiment configs: one YAML file per experiment, merged over the stage's defaults.
+
+Top-level keys common to every stage (defaults in :data:`COMMON_DEFAULTS`)::
+
+    stage: depth              # which trainer (also given on the command line)
+    seed: 0
+    steps: 1000               # optimiser steps in total
+    batch_size: 8             # per process
+    lr: 2.0e-4
+    weight_decay: 0.0
+    warmup_steps: 100
+    schedule: cosine          # cosine | constant
+    grad_clip: 1.0
+    ema_decay: 0.999          # 0 disables EMA
+    mixed_precision: auto     # auto (bf16 on CUDA, none on CPU) | no | bf16 | fp16
+    log_every: 10
+    save_every: 500
+    keep_checkpoints: 2
+    init_from: null           # folder of weights to start from (e.g. the shipped ones)
+    model: {...}              # constructor arguments of the stage's model
+    data: {...}               # stage specific
+    loss: {...}               # stage specific
+"""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+from ..errors import SSRError
+
+COMMON_DEFAULTS: dict[str, Any] = {
+    "stage": None,
+    "seed": 0,
+    "steps": 1000,
+    "batch_size": 8,
+    "lr": 2.0e-4,
+    "weight_decay": 0.0,
+    "betas": [0.9, 0.99],
+    "warmup_steps": 100,
+    "schedule": "cosine",
+    "min_lr_ratio": 0.05,
+    "grad_clip": 1.0,
+    "ema_decay": 0.999,
+    "mixed_precision": "auto",
+    "log_every": 10,
+    "save_every": 500,
+    "keep_checkpoints": 2,
+    "init_from": None,
+    "model": {},
+    "data": {},
+    "loss": {},
+}
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    """Recursively merge ``override`` into a copy of ``base``."""
+    out = copy.deepcopy(base)
+    for key, value in (override or {}).items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def load_config(path: str | Path | None, defaults: dict | None = None, overrides: dict | None = None) -> dict:
+    """Read a YAML/JSON config and merge it over ``COMMON_DEFAULTS`` and the stage ``defaults``.
+
+    Unknown top-level keys are rejected so a typo does not silently train the wrong thing.
+    """
+    data: dict = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise SSRError(f"config not found: {p}")
+        try:
+            text = p.read_text()
+            if p.suffix.lower() == ".json":
+                data = json.loads(text)
+            else:
+                import yaml
+
+                data = yaml.safe_load(text) or {}
+        except Exception as exc:  # noqa: BLE001
+            raise SSRError(f"cannot parse config {p}: {exc}") from None
+        if not isinstance(data, dict):
+            raise SSRError(f"config {p} must be a mapping")
+    cfg = deep_merge(deep_merge(COMMON_DEFAULTS, defaults or {}), data)
+    cfg = deep_merge(cfg, overrides or {})
+    unknown = set(cfg) - set(COMMON_DEFAULTS) - set(defaults or {})
+    if unknown:
+        raise SSRError(f"unknown config keys: {', '.join(sorted(unknown))}")
+    return cfg

@@ -1,0 +1,116 @@
+"""Training data: images held in memory, cropped and augmented on demand.
+
+Every random draw of sample number ``i`` comes from a generator seeded by ``(seed, i)``, so
+the data stream is a pure function of the step: a resumed run sees exactly the batches it
+would have seen, and each process of a multi-process run draws its own disjoint indices.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from ..errors import SSRError
+from ..io import READ_EXTS, read_image
+
+
+def sample_generator(seed: int, index: int) -> torch.Generator:
+    """A CPU generator for sample ``index`` of a run seeded with ``seed``."""
+    h = hashlib.blake2b(f"{seed}:{index}".encode(), digest_size=8).digest()
+    return torch.Generator().manual_seed(int.from_bytes(h, "little") & ((1 << 62) - 1))
+
+
+def batch_indices(step: int, batch_size: int, rank: int = 0, world: int = 1) -> list[int]:
+    """Global sample indices of a process's batch at ``step``."""
+    start = (step * world + rank) * batch_size
+    return list(range(start, start + batch_size))
+
+
+def resolve_data_path(path: str | os.PathLike) -> Path:
+    """Find a data folder: as given, relative to ``$SSR_DATA``, or relative to the repository root."""
+    p = Path(os.path.expanduser(str(path)))
+    candidates = [p]
+    if not p.is_absolute():
+        if os.environ.get("SSR_DATA"):
+            candidates.append(Path(os.environ["SSR_DATA"]) / p)
+        candidates.append(Path(__file__).resolve().parents[3] / p)
+    for c in candidates:
+        if c.exists():
+            return c
+    raise SSRError(f"data folder not found: {path}")
+
+
+def list_files(roots: Sequence[str | os.PathLike], exts: Sequence[str] = READ_EXTS) -> list[Path]:
+    """All files with the given extensions under ``roots`` (recursively), sorted."""
+    files: list[Path] = []
+    for r in roots:
+        root = resolve_data_path(r)
+        if root.is_file():
+            files.append(root)
+            continue
+        files.extend(sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in exts))
+    if not files:
+        raise SSRError(f"no training images under {', '.join(map(str, roots))}")
+    return files
+
+
+def augment(tensors: list[torch.Tensor], gen: torch.Generator) -> list[torch.Tensor]:
+    """The same random flip / 90-degree rotation (8 dihedral variants) for aligned ``C x H x W``
+    tensors."""
+    k = int(torch.randint(4, (), generator=gen))
+    flip = bool(torch.randint(2, (), generator=gen))
+    out = []
+    for t in tensors:
+        if flip:
+            t = t.flip(-1)
+        out.append(torch.rot90(t, k, dims=(-2, -1)) if k else t)
+    return out
+
+
+class ImagePool:
+    """Training images in memory (as uint8), sampled with area-proportional probability.
+
+    Args:
+        roots: folders (searched recursively) or files.
+        min_size: images whose shorter side is below this are skipped.
+        max_images: keep only the first N (for tiny configs).
+    """
+
+    def __init__(self, roots: Sequence[str | os.PathLike], min_size: int = 64, max_images: int | None = None):
+        self.images: list[torch.Tensor] = []
+        self.names: list[str] = []
+        for f in list_files(roots):
+            img = read_image(f).rgb
+            if min(img.shape[-2:]) < min_size:
+                continue
+            self.images.append((img * 255 + 0.5).to(torch.uint8))
+            self.names.append(str(f))
+            if max_images and len(self.images) >= max_images:
+                break
+        if not self.images:
+            raise SSRError(f"no training image of at least {min_size} px under {roots}")
+        areas = torch.tensor([float(i.shape[-1] * i.shape[-2]) for i in self.images])
+        self.weights = areas / areas.sum()
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def crop(self, size: int, gen: torch.Generator, augment_: bool = True) -> torch.Tensor:
+        """A random ``3 x size x size`` crop in [0, 1] (upscaled first if an image is smaller)."""
+        i = int(torch.multinomial(self.weights, 1, generator=gen))
+        img = self.images[i]
+        h, w = img.shape[-2:]
+        if h < size or w < size:
+            import torch.nn.functional as F
+
+            f = size / min(h, w)
+            img = F.interpolate(img[None].float(), scale_factor=f, mode="bicubic", align_corners=False)[0]
+            img = img.clamp(0, 255).round().to(torch.uint8)
+            h, w = img.shape[-2:]
+        y = int(torch.randint(h - size + 1, (), generator=gen))
+        x = int(torch.randint(w - size + 1, (), generator=gen))
+        patch = img[:, y:y + size, x:x + size].float() / 255.0
+        return augment([patch], gen)[0] if augment_ else patch

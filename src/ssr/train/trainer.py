@@ -1,0 +1,316 @@
+"""The trainer base class shared by every stage.
+
+A stage subclasses :class:`Trainer` and fills in three hooks:
+
+* ``build_model()`` -> the :class:`~ssr.models.SSRModel` to train;
+* ``make_batch(indices, device)`` -> a dict of tensors for the given global sample indices
+  (degradations are generated here, on the training device);
+* ``training_step(batch)`` -> ``(loss, logs)``.
+
+Optionally ``evaluate()`` (run every ``eval_every`` steps on the main process) and
+``export_extra()`` (metadata stored with the shipped weights).
+
+The base class owns everything else: Accelerate (multi-GPU / multi-node DDP, launched by
+``torchrun`` or ``accelerate launch``; two gloo processes on CPU), mixed precision, AdamW with
+warm-up + cosine schedule, gradient clipping, EMA, CSV logs (and TensorBoard when installed),
+a progress bar, and checkpoints that resume exactly (safetensors weights and EMA, optimiser,
+scheduler and RNG state; the data stream is a function of the step, see :mod:`.data`).
+
+Output folder layout::
+
+    OUT/config.yaml            the merged config of the run
+    OUT/log.csv                one row per logged step
+    OUT/checkpoints/step_N/    model.safetensors, ema.safetensors, state.pt, trainer.json
+    OUT/final/                 config.json + model.safetensors (EMA weights), loadable with
+                               SSRModel.from_pretrained
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import random
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..errors import SSRError
+from ..io import write_json, write_text
+from ..models.base import SSRModel
+from .data import batch_indices
+from .ema import EMA
+
+
+class Trainer:
+    """Base trainer; see the module docstring. ``cfg`` is a merged config dict."""
+
+    #: stage-specific config defaults (merged under the YAML file)
+    defaults: dict[str, Any] = {}
+
+    def __init__(self, cfg: dict, out_dir: str | os.PathLike, device: str | None = None, resume: bool = False):
+        from accelerate import Accelerator
+
+        self.cfg = cfg
+        self.out = Path(out_dir)
+        want_cpu = device == "cpu" or (device is None and not torch.cuda.is_available())
+        mp = cfg["mixed_precision"]
+        if mp == "auto":
+            mp = "bf16" if not want_cpu else "no"
+        self.accelerator = Accelerator(cpu=want_cpu, mixed_precision=mp)
+        self.device = self.accelerator.device
+        self.is_main = self.accelerator.is_main_process
+        self.rank = self.accelerator.process_index
+        self.world = self.accelerator.num_processes
+        self._seed_everything(int(cfg["seed"]) + self.rank)
+
+        model = self.build_model()
+        if cfg.get("init_from") and not resume:
+            self._init_weights(model, cfg["init_from"])
+        self.ema = EMA(model, cfg["ema_decay"]) if cfg["ema_decay"] > 0 else None
+        params = [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(params, lr=cfg["lr"], betas=tuple(cfg["betas"]),
+                                           weight_decay=cfg["weight_decay"])
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_lambda)
+        self.step = 0
+        if resume:
+            self._resume(model)
+        self.model, self.optimizer = self.accelerator.prepare(model, self.optimizer)
+        if self.ema is not None:
+            for v in self.ema.shadow.values():
+                v.data = v.data.to(self.device)
+        self._log_rows: list[dict] = []
+
+    # ---- hooks for stages -------------------------------------------------------------------
+    def build_model(self) -> SSRModel:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def make_batch(self, indices: list[int], device: torch.device) -> dict[str, torch.Tensor]:  # pragma: no cover
+        raise NotImplementedError
+
+    def training_step(self, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:  # pragma: no cover
+        raise NotImplementedError
+
+    def evaluate(self) -> dict[str, float]:
+        """Validation metrics (main process only); none by default."""
+        return {}
+
+    def export_extra(self) -> dict:
+        """Metadata stored in the exported ``config.json`` (e.g. data and steps)."""
+        return {}
+
+    # ---- helpers ----------------------------------------------------------------------------
+    @property
+    def unwrapped(self) -> SSRModel:
+        return self.accelerator.unwrap_model(self.model)
+
+    def _seed_everything(self, seed: int) -> None:
+        random.seed(seed)
+        np.random.seed(seed % (2**32))
+        torch.manual_seed(seed)
+
+    def _lr_lambda(self, step: int) -> float:
+        warm = max(1, int(self.cfg["warmup_steps"]))
+        if step < warm:
+            return (step + 1) / warm
+        if self.cfg["schedule"] == "constant":
+            return 1.0
+        total = max(warm + 1, int(self.cfg["steps"]))
+        t = min(1.0, (step - warm) / (total - warm))
+        lo = float(self.cfg["min_lr_ratio"])
+        return lo + (1 - lo) * 0.5 * (1 + math.cos(math.pi * t))
+
+    def _init_weights(self, model: SSRModel, folder: str) -> None:
+        from safetensors.torch import load_file
+
+        from .data import resolve_data_path
+
+        path = resolve_data_path(folder)
+        w = path / "model.safetensors" if path.is_dir() else path
+        sd = load_file(str(w))
+        own = model.state_dict()
+        fitting = {k: v for k, v in sd.items() if k in own and own[k].shape == v.shape}
+        model.load_state_dict(fitting, strict=False)
+        if self.is_main:
+            print(f"initialised {len(fitting)}/{len(own)} tensors from {w}")
+
+    # ---- checkpoints ------------------------------------------------------------------------
+    def checkpoint_dir(self, step: int) -> Path:
+        return self.out / "checkpoints" / f"step_{step:08d}"
+
+    def latest_checkpoint(self) -> Path | None:
+        root = self.out / "checkpoints"
+        done = sorted(p for p in root.glob("step_*") if (p / "trainer.json").is_file()) if root.is_dir() else []
+        return done[-1] if done else None
+
+    def save_checkpoint(self) -> Path | None:
+        self.accelerator.wait_for_everyone()
+        if not self.is_main:
+            return None
+        from safetensors.torch import save_file
+
+        final = self.checkpoint_dir(self.step)
+        tmp = final.with_name(final.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        sd = {k: v.detach().cpu().contiguous() for k, v in self.unwrapped.state_dict().items()}
+        save_file(sd, str(tmp / "model.safetensors"))
+        if self.ema is not None:
+            save_file({k: v.detach().cpu().contiguous() for k, v in self.ema.shadow.items()},
+                      str(tmp / "ema.safetensors"))
+        state = {
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
+                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
+        }
+        torch.save(state, tmp / "state.pt")
+        write_json(tmp / "trainer.json", {"step": self.step, "ema_updates": self.ema.num_updates if self.ema else 0,
+                                          "stage": self.cfg.get("stage")})
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+        keep = int(self.cfg["keep_checkpoints"])
+        olds = sorted(p for p in final.parent.glob("step_*") if not p.name.endswith(".tmp"))
+        for p in olds[:-keep] if keep > 0 else []:
+            shutil.rmtree(p, ignore_errors=True)
+        return final
+
+    def _resume(self, model: SSRModel) -> None:
+        from safetensors.torch import load_file
+
+        ck = self.latest_checkpoint()
+        if ck is None:
+            if self.is_main:
+                print(f"no checkpoint in {self.out / 'checkpoints'}; starting from scratch")
+            return
+        model.load_state_dict(load_file(str(ck / "model.safetensors")))
+        meta = json.loads((ck / "trainer.json").read_text())
+        if self.ema is not None and (ck / "ema.safetensors").is_file():
+            self.ema.load_state_dict(load_file(str(ck / "ema.safetensors")), meta.get("ema_updates", 0))
+        state = torch.load(ck / "state.pt", map_location="cpu", weights_only=False)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        rng = state["rng"]
+        torch.set_rng_state(rng["torch"])
+        np.random.set_state(rng["numpy"])
+        random.setstate(rng["python"])
+        if rng.get("cuda") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+        self.step = int(meta["step"])
+        if self.is_main:
+            print(f"resumed from {ck} at step {self.step}")
+
+    # ---- logging ----------------------------------------------------------------------------
+    def _log(self, row: dict) -> None:
+        if not self.is_main:
+            return
+        path = self.out / "log.csv"
+        new = not path.exists()
+        with open(path, "a", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=list(row))
+            if new:
+                w.writeheader()
+            w.writerow(row)
+        if self._tb is not None:
+            for k, v in row.items():
+                if k != "step" and isinstance(v, (int, float)):
+                    self._tb.add_scalar(k, v, row["step"])
+
+    # ---- main loop --------------------------------------------------------------------------
+    def fit(self, until: int | None = None) -> Path | None:
+        """Train to ``cfg['steps']`` and export; returns the weights folder (main process).
+
+        ``until`` stops earlier (after a checkpoint, without export), as an interruption would.
+        """
+        cfg = self.cfg
+        total = int(cfg["steps"])
+        self._tb = None
+        if self.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            import yaml
+
+            write_text(self.out / "config.yaml", yaml.safe_dump(cfg, sort_keys=False))
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self._tb = SummaryWriter(str(self.out / "tb"))
+            except Exception:  # noqa: BLE001 - optional
+                self._tb = None
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=total, initial=self.step, disable=not self.is_main, desc=f"train {cfg.get('stage')}",
+                   dynamic_ncols=True)
+        t0, seen = time.time(), 0
+        acc_logs: dict[str, float] = {}
+        self.model.train()
+        stop = total if until is None else min(total, until)
+        while self.step < stop:
+            idx = batch_indices(self.step, int(cfg["batch_size"]), self.rank, self.world)
+            batch = self.make_batch(idx, self.device)
+            with self.accelerator.autocast():
+                loss, logs = self.training_step(batch)
+            if not torch.isfinite(loss):
+                raise SSRError(f"loss became {loss.item()} at step {self.step}; lower the learning rate")
+            self.accelerator.backward(loss)
+            if cfg["grad_clip"]:
+                self.accelerator.clip_grad_norm_(self.model.parameters(), cfg["grad_clip"])
+            self.optimizer.step()
+            self.scheduler.step()
+            self.optimizer.zero_grad(set_to_none=True)
+            if self.ema is not None:
+                self.ema.update(self.unwrapped)
+            self.step += 1
+            seen += 1
+            for k, v in {"loss": float(loss.detach()), **logs}.items():
+                acc_logs[k] = acc_logs.get(k, 0.0) + float(v)
+            bar.update(1)
+            if self.step % int(cfg["log_every"]) == 0 or self.step == total:
+                row = {"step": self.step, **{k: v / seen for k, v in acc_logs.items()},
+                       "lr": self.scheduler.get_last_lr()[0], "sec_per_step": (time.time() - t0) / seen}
+                bar.set_postfix(loss=f"{row['loss']:.4f}")
+                self._log(row)
+                acc_logs, seen, t0 = {}, 0, time.time()
+            every = int(cfg.get("eval_every", 0) or 0)
+            if every and self.step % every == 0 and self.is_main:
+                metrics = self.evaluate_with_ema()
+                if metrics:
+                    self._log({"step": self.step, **metrics})
+                    bar.write(f"step {self.step}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+            if self.step % int(cfg["save_every"]) == 0 or self.step == total:
+                self.save_checkpoint()
+        bar.close()
+        if self.step < total:
+            self.save_checkpoint()
+            return None
+        return self.export()
+
+    def evaluate_with_ema(self) -> dict[str, float]:
+        """Run :meth:`evaluate` with the EMA weights swapped in (restored afterwards)."""
+        model = self.unwrapped
+        backup = None
+        if self.ema is not None:
+            backup = {k: v.detach().clone() for k, v in model.state_dict().items()}
+            model.load_state_dict(self.ema.weights_like(model))
+        model.eval()
+        try:
+            with torch.no_grad():
+                return self.evaluate()
+        finally:
+            if backup is not None:
+                model.load_state_dict(backup)
+            model.train()
+
+    def export(self) -> Path | None:
+        """Write the EMA (or plain) weights to ``OUT/final`` as a loadable model folder."""
+        self.accelerator.wait_for_everyone()
+        if not self.is_main:
+            return None
+        model = self.unwrapped
+        sd = self.ema.weights_like(model) if self.ema is not None else model.state_dict()
+        extra = {"stage": self.cfg.get("stage"), "steps": self.step, "batch_size": self.cfg["batch_size"],
+                 "world_size": self.world, "device": str(self.device), **self.export_extra()}
+        return model.save_pretrained(self.out / "final", state_dict=sd, extra=extra)

@@ -1,0 +1,110 @@
+"""The shared training infrastructure: config merging, EMA, exact resume, export, 2-process CPU run."""
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+from torch import nn
+
+from ssr.errors import SSRError
+from ssr.models.base import SSRModel, register_model
+from ssr.train.config import load_config
+from ssr.train.data import batch_indices, sample_generator
+from ssr.train.ema import EMA
+from ssr.train.trainer import Trainer
+
+
+@register_model
+class ToyNet(SSRModel):
+    def __init__(self, width: int = 4):
+        super().__init__(width=width)
+        self.body = nn.Sequential(nn.Conv2d(3, width, 3, padding=1), nn.ReLU(), nn.Conv2d(width, 3, 3, padding=1))
+
+    def forward(self, x):
+        return x + self.body(x)
+
+
+class ToyTrainer(Trainer):
+    defaults = {"steps": 6, "batch_size": 2, "lr": 1e-2, "warmup_steps": 1, "log_every": 1, "save_every": 3,
+                "ema_decay": 0.9}
+
+    def build_model(self):
+        return ToyNet(**self.cfg["model"])
+
+    def make_batch(self, indices, device):
+        xs = [torch.rand(3, 8, 8, generator=sample_generator(self.cfg["seed"], i)) for i in indices]
+        x = torch.stack(xs).to(device)
+        return {"x": x, "y": x.flip(-1)}
+
+    def training_step(self, batch):
+        loss = (self.model(batch["x"]) - batch["y"]).abs().mean()
+        return loss, {"l1": float(loss.detach())}
+
+
+def _cfg(**over):
+    return load_config(None, ToyTrainer.defaults, {"stage": "toy", **over})
+
+
+def test_config_merge_and_unknown_keys(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("steps: 3\nmodel: {width: 2}\n")
+    cfg = load_config(p, ToyTrainer.defaults)
+    assert cfg["steps"] == 3 and cfg["model"] == {"width": 2} and cfg["batch_size"] == 2
+    p.write_text("stepz: 3\n")
+    with pytest.raises(SSRError, match="unknown config keys: stepz"):
+        load_config(p, ToyTrainer.defaults)
+
+
+def test_batch_indices_are_disjoint_across_ranks():
+    a = batch_indices(5, 4, rank=0, world=2)
+    b = batch_indices(5, 4, rank=1, world=2)
+    assert not set(a) & set(b) and a == [40, 41, 42, 43]
+
+
+def test_ema_tracks_weights():
+    m = ToyNet()
+    ema = EMA(m, decay=0.5)
+    with torch.no_grad():
+        for p in m.parameters():
+            p.add_(1.0)
+    for _ in range(50):
+        ema.update(m)
+    for k, v in m.state_dict().items():
+        assert torch.allclose(ema.shadow[k], v, atol=1e-5)
+
+
+def test_resume_is_exact_and_export_loads(tmp_path):
+    full = ToyTrainer(_cfg(), tmp_path / "full", device="cpu")
+    final = full.fit()
+    ref = ToyNet.from_pretrained(final)
+    # interrupted run: 3 steps, then a new process-like trainer resumes to 6
+    part = ToyTrainer(_cfg(steps=6), tmp_path / "part", device="cpu")
+    assert part.fit(until=3) is None
+    resumed = ToyTrainer(_cfg(steps=6), tmp_path / "part", device="cpu", resume=True)
+    assert resumed.step == 3
+    out = SSRModel.from_pretrained(resumed.fit())
+    for (k, a), b in zip(ref.state_dict().items(), out.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-6), k
+    assert (tmp_path / "full" / "log.csv").read_text().count("\n") >= 7
+    assert out.pretrained_extra["steps"] == 6
+
+
+def test_two_process_cpu_run(tmp_path):
+    script = tmp_path / "run2.py"
+    script.write_text(textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {os.path.dirname(__file__)!r})
+        from test_train_infra import ToyTrainer, _cfg
+        t = ToyTrainer(_cfg(steps=4, save_every=2), {str(tmp_path / 'ddp')!r}, device="cpu")
+        assert t.world == 2, t.world
+        t.fit()
+    """))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                           "--master_port", "29517", str(script)], capture_output=True, text=True, env=env,
+                          timeout=240)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "ddp" / "final" / "model.safetensors").is_file()
+    assert (tmp_path / "ddp" / "checkpoints" / "step_00000004" / "state.pt").is_file()
