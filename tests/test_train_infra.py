@@ -108,3 +108,15 @@ def test_two_process_cpu_run(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (tmp_path / "ddp" / "final" / "model.safetensors").is_file()
     assert (tmp_path / "ddp" / "checkpoints" / "step_00000004" / "state.pt").is_file()
+
+
+def test_crops_of_images_smaller_than_the_crop(tmp_path):
+    from ssr.io import write_image
+    from ssr.train.data import ImagePool
+
+    write_image(tmp_path / "small.png", torch.rand(3, 77, 91))  # 128 / 77 is not exact
+    pool = ImagePool([tmp_path], min_size=32)
+    pool.attach_maps([torch.rand(1, 77, 91)])
+    for i in range(20):
+        img, m = pool.crop_with_map(128, sample_generator(0, i))
+        assert img.shape == (3, 128, 128) and m.shape == (1, 128, 128)

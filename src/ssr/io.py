@@ -213,6 +213,13 @@ def _quantize(x: np.ndarray, bit_depth: int) -> np.ndarray:
     return np.clip(np.round(x * peak), 0, peak).astype(dtype)
 
 
+def _default_mode() -> int:
+    """Permissions a normally created file gets (0666 minus the umask); mkstemp uses 0600."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def _same_file(a: Path, b: Path) -> bool:
     try:
         return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
@@ -279,6 +286,7 @@ def write_image(
     os.close(fd)
     try:
         _encode(Path(tmp), q, ext, bit_depth, quality)
+        os.chmod(tmp, _default_mode())
         os.replace(tmp, path)
     except BaseException as exc:
         if os.path.exists(tmp):
@@ -366,6 +374,7 @@ def _atomic_write_bytes(path: Path, data: bytes, protect: Iterable[str | os.Path
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+        os.chmod(tmp, _default_mode())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -69,10 +69,56 @@ def apply_kernel_field(hr: torch.Tensor, field: torch.Tensor, scale: int, pad_mo
     hp, wp = hp - hp % s, wp - wp % s
     # phases[b, c, a, e, y, x] = padded[b, c, s*y + a, s*x + e]
     phases = padded[..., :hp, :wp].reshape(b, c, hp // s, s, wp // s, s).permute(0, 1, 3, 5, 2, 4).contiguous()
-    out = torch.zeros(b, c, h, w, dtype=hr.dtype, device=hr.device)
+    taps = _taps(k, s, o)
+    if torch.is_grad_enabled() and (phases.requires_grad or field.requires_grad):
+        return _FieldApply.apply(phases, field, taps, h, w)
+    return _accumulate(phases, field, taps, h, w)
+
+
+def _taps(k: int, s: int, o: int) -> list[tuple[int, int, int, int, int]]:
+    """For each tap ``t = u k + v``: ``(t, phase row, phase col, row offset, col offset)``."""
+    out = []
     for u in range(k):
-        a, da = divmod(o + u, s)[::-1]
+        da, a = divmod(o + u, s)
         for v in range(k):
-            e, de = divmod(o + v, s)[::-1]
-            out.addcmul_(phases[:, :, a, e, da:da + h, de:de + w], field[:, u * k + v:u * k + v + 1])
+            de, e = divmod(o + v, s)
+            out.append((u * k + v, a, e, da, de))
     return out
+
+
+def _accumulate(phases: torch.Tensor, field: torch.Tensor, taps, h: int, w: int) -> torch.Tensor:
+    b, c = phases.shape[:2]
+    out = torch.zeros(max(b, field.shape[0]), c, h, w, dtype=phases.dtype, device=phases.device)
+    for t, a, e, da, de in taps:
+        out.addcmul_(phases[:, :, a, e, da:da + h, de:de + w], field[:, t:t + 1])
+    return out
+
+
+class _FieldApply(torch.autograd.Function):
+    """Differentiable tap accumulation with a hand-written backward.
+
+    Autograd through 441 in-place slice updates would materialise a full-size zero gradient
+    per tap; here each tap's gradient is written straight into its slice:
+    ``dL/dK_t = sum_c g * P_t`` and ``dL/dP_t += g * K_t``.
+    """
+
+    @staticmethod
+    def forward(ctx, phases, field, taps, h, w):
+        ctx.save_for_backward(phases, field)
+        ctx.taps, ctx.h, ctx.w = taps, h, w
+        return _accumulate(phases, field, taps, h, w)
+
+    @staticmethod
+    def backward(ctx, grad):
+        phases, field = ctx.saved_tensors
+        h, w = ctx.h, ctx.w
+        g_ph = torch.zeros_like(phases) if ctx.needs_input_grad[0] else None
+        g_f = torch.zeros_like(field) if ctx.needs_input_grad[1] else None
+        for t, a, e, da, de in ctx.taps:
+            patch = phases[:, :, a, e, da:da + h, de:de + w]
+            if g_f is not None:
+                prod = (grad * patch).sum(1, keepdim=True)
+                g_f[:, t:t + 1] += prod if field.shape[0] == prod.shape[0] else prod.sum(0, keepdim=True)
+            if g_ph is not None:
+                g_ph[:, :, a, e, da:da + h, de:de + w].addcmul_(grad, field[:, t:t + 1])
+        return g_ph, g_f, None, None, None

@@ -7,6 +7,7 @@ would have seen, and each process of a multi-process run draws its own disjoint 
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 from pathlib import Path
 from typing import Sequence
@@ -98,19 +99,41 @@ class ImagePool:
     def __len__(self) -> int:
         return len(self.images)
 
+    def attach_maps(self, maps: list[torch.Tensor]) -> None:
+        """Attach one aligned ``1 x H x W`` map per image (e.g. its depth); crops then return it too."""
+        if len(maps) != len(self.images):
+            raise ValueError("one map per image is needed")
+        for m, img in zip(maps, self.images):
+            if m.shape[-2:] != img.shape[-2:]:
+                raise ValueError("maps must have the size of their images")
+        self.maps = [m.to(torch.float16) for m in maps]
+
     def crop(self, size: int, gen: torch.Generator, augment_: bool = True) -> torch.Tensor:
         """A random ``3 x size x size`` crop in [0, 1] (upscaled first if an image is smaller)."""
+        return self.crop_with_map(size, gen, augment_)[0]
+
+    def crop_with_map(self, size: int, gen: torch.Generator, augment_: bool = True
+                      ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """A random crop and the same crop of the attached map (``None`` without maps)."""
+        import torch.nn.functional as F
+
         i = int(torch.multinomial(self.weights, 1, generator=gen))
-        img = self.images[i]
+        img = self.images[i].float()
+        m = self.maps[i].float() if getattr(self, "maps", None) is not None else None
         h, w = img.shape[-2:]
         if h < size or w < size:
-            import torch.nn.functional as F
-
             f = size / min(h, w)
-            img = F.interpolate(img[None].float(), scale_factor=f, mode="bicubic", align_corners=False)[0]
-            img = img.clamp(0, 255).round().to(torch.uint8)
+            new = (max(size, math.ceil(h * f)), max(size, math.ceil(w * f)))
+            img = F.interpolate(img[None], size=new, mode="bicubic", align_corners=False)[0]
+            img = img.clamp(0, 255).round()
+            if m is not None:
+                m = F.interpolate(m[None], size=img.shape[-2:], mode="bilinear", align_corners=False)[0]
             h, w = img.shape[-2:]
         y = int(torch.randint(h - size + 1, (), generator=gen))
         x = int(torch.randint(w - size + 1, (), generator=gen))
-        patch = img[:, y:y + size, x:x + size].float() / 255.0
-        return augment([patch], gen)[0] if augment_ else patch
+        parts = [img[:, y:y + size, x:x + size] / 255.0]
+        if m is not None:
+            parts.append(m[:, y:y + size, x:x + size])
+        if augment_:
+            parts = augment(parts, gen)
+        return parts[0].contiguous(), (parts[1].contiguous() if m is not None else None)

@@ -19,7 +19,7 @@ scheduler and RNG state; the data stream is a function of the step, see :mod:`.d
 Output folder layout::
 
     OUT/config.yaml            the merged config of the run
-    OUT/log.csv                one row per logged step
+    OUT/log.csv                one row per logged step (eval.csv: validation metrics)
     OUT/checkpoints/step_N/    model.safetensors, ema.safetensors, state.pt, trainer.json
     OUT/final/                 config.json + model.safetensors (EMA weights), loadable with
                                SSRModel.from_pretrained
@@ -205,10 +205,10 @@ class Trainer:
             print(f"resumed from {ck} at step {self.step}")
 
     # ---- logging ----------------------------------------------------------------------------
-    def _log(self, row: dict) -> None:
+    def _log(self, row: dict, name: str = "log.csv") -> None:
         if not self.is_main:
             return
-        path = self.out / "log.csv"
+        path = self.out / name
         new = not path.exists()
         with open(path, "a", newline="") as f:
             w = csv.DictWriter(f, fieldnames=list(row))
@@ -278,7 +278,7 @@ class Trainer:
             if every and self.step % every == 0 and self.is_main:
                 metrics = self.evaluate_with_ema()
                 if metrics:
-                    self._log({"step": self.step, **metrics})
+                    self._log({"step": self.step, **metrics}, "eval.csv")
                     bar.write(f"step {self.step}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
             if self.step % int(cfg["save_every"]) == 0 or self.step == total:
                 self.save_checkpoint()
