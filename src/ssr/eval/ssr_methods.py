@@ -1,0 +1,62 @@
+"""SSR and its ablations as ``ssr bench`` methods.
+
+==================  =====================================================================
+``ssr-svkr``        SVKR, T = 3 rounds (the fidelity mode of ``ssr upscale --no-diffusion``)
+``ssr-svkr-t1``     depth without refinement: T = 1 (depth of the bicubic image)
+``ssr-svkr-nodepth``  no depth: the DKENet trained without depth (``svkr/dkenet_nodepth``), T = 1
+==================  =====================================================================
+
+All take ``weights=`` (a pipeline folder, default the shipped one), ``device=`` and ``tile=``.
+Native scale x4; x2 and x3 are the x4 result shrunk with area averaging (as ``ssr upscale``).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ..errors import SSRError
+from .methods import register_method
+
+
+class SVKRUpscaler:
+    """An :class:`~ssr.eval.methods.Upscaler` over :class:`ssr.pipeline.SSRPipeline`'s SVKR."""
+
+    scales = (2, 3, 4)
+
+    def __init__(self, name: str = "ssr-svkr", rounds: int = 3, use_depth: bool = True, weights: str | None = None,
+                 device: str | None = None, tile: int | None = 256):
+        from ..models.base import SSRModel
+        from ..pipeline import DEFAULT_DIR, SSRPipeline
+        from ..svkr import SVKR
+
+        self.name = name
+        self.rounds = rounds
+        self.use_depth = use_depth
+        self.tile = tile
+        pipe = SSRPipeline.from_pretrained(weights, device=device)
+        self.svkr = pipe.svkr
+        if not use_depth:
+            folder = Path(weights or DEFAULT_DIR) / "svkr" / "dkenet_nodepth"
+            if not (folder / "config.json").is_file():
+                raise SSRError(f"{name} needs the no-depth DKENet in {folder} (train it with "
+                               "`ssr train dkenet --config configs/dkenet_nodepth_cpu.yaml`)")
+            dk = SSRModel.from_pretrained(folder, device=pipe.device)
+            self.svkr = SVKR(dk, pipe.svkr.nonblind, pipe.svkr.depth, rounds=1)
+        self.device = str(pipe.device)
+
+    @torch.no_grad()
+    def __call__(self, lr: torch.Tensor, scale: int) -> torch.Tensor:
+        if scale not in self.scales:
+            raise SSRError(f"{self.name} supports x{', x'.join(map(str, self.scales))}, not x{scale}")
+        out = self.svkr(lr, rounds=self.rounds if self.use_depth else 1, tile=self.tile, use_depth=self.use_depth)
+        sr = out.sr
+        if scale != self.svkr.scale:
+            sr = F.interpolate(sr, size=(lr.shape[-2] * scale, lr.shape[-1] * scale), mode="area")
+        return sr.clamp(0, 1).to(lr.device)
+
+
+register_method("ssr-svkr", lambda **kw: SVKRUpscaler(**{"name": "ssr-svkr", "rounds": 3, **kw}))
+register_method("ssr-svkr-t1", lambda **kw: SVKRUpscaler(**{"name": "ssr-svkr-t1", "rounds": 1, **kw}))
+register_method("ssr-svkr-nodepth", lambda **kw: SVKRUpscaler(**{"name": "ssr-svkr-nodepth", "use_depth": False, **kw}))
