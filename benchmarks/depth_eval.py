@@ -1,0 +1,127 @@
+"""Depth estimation quality and speed (a benchmark, not a test).
+
+For each evaluation set (Middlebury 30, Lu 6, NYUv2-3 3; never trained on) and each backend,
+AbsRel and delta<1.25 after per-image least-squares scale-and-shift alignment in inverse-depth
+space (exact procedure: :mod:`ssr.depth.metrics`), averaged over the pictures; then the same
+for the degraded inputs SVKR meets (x4 ``noise-jpeg`` degradation, seed ``seed + index``,
+bicubic-upsampled back; :func:`ssr.depth.evaluate.degrade_upsample`); then the time of one
+512x512 estimate with the given number of CPU threads (median of ``--runs``).
+
+    python benchmarks/depth_eval.py                          # print the markdown tables
+    python benchmarks/depth_eval.py --write-docs             # also refresh docs/depth.md + model card
+    python benchmarks/depth_eval.py --backends builtin,vertical,hf:/path/to/dpt --degraded builtin
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+SETS = ("Middlebury", "Lu", "NYUv2-3")
+START, END = "<!-- depth-eval:start -->", "<!-- depth-eval:end -->"
+DOCS = (ROOT / "docs" / "depth.md", ROOT / "src" / "ssr" / "weights" / "depth" / "MODEL_CARD.md")
+LABELS = {"builtin": "built-in DepthNet", "constant": "constant map (prior)",
+          "vertical": "vertical gradient (prior)"}
+
+
+def machine(device: str, threads: int) -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    gpu = torch.cuda.get_device_name(0) if device.startswith("cuda") else "no GPU"
+    return f"{cpu}, {os.cpu_count()} CPU cores, {threads} torch threads, {gpu}, torch {torch.__version__}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", default="../shared/datasets/depth", help="folder holding the evaluation sets")
+    ap.add_argument("--backends", default="builtin,constant,vertical", help="comma-separated backend specs")
+    ap.add_argument("--degraded", default="builtin", help="backends also evaluated on degraded inputs ('' for none)")
+    ap.add_argument("--seed", type=int, default=0, help="base seed of the degradations (default 0)")
+    ap.add_argument("--threads", type=int, default=2, help="CPU threads (default 2)")
+    ap.add_argument("--runs", type=int, default=10, help="timing runs (0 skips timing)")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--json", help="also write the numbers to this JSON file")
+    ap.add_argument("--write-docs", action="store_true",
+                    help=f"replace the block between {START} and {END} in docs/depth.md and the model card")
+    args = ap.parse_args(argv)
+
+    from ssr.depth import get_depth_estimator
+    from ssr.depth.data import load_pairs
+    from ssr.depth.evaluate import evaluate_estimator, time_estimator
+    from ssr.train.data import resolve_data_path
+
+    torch.set_num_threads(args.threads)
+    root = resolve_data_path(args.data)
+    sets = {name: load_pairs(root / name) for name in SETS}
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    degraded = [b.strip() for b in args.degraded.split(",") if b.strip()]
+    t0 = time.time()
+    results: list[dict] = []
+    for spec, deg in [(b, False) for b in backends] + [(b, True) for b in degraded]:
+        est = get_depth_estimator(spec, device=args.device)
+        row = {"backend": spec, "degraded": deg}
+        for name, samples in sets.items():
+            row[name] = evaluate_estimator(est, samples, degrade=deg, seed=args.seed)
+        results.append(row)
+        print(f"evaluated {spec}{' (degraded)' if deg else ''}", file=sys.stderr)
+
+    timing = []
+    if args.runs > 0:
+        for spec in backends:
+            est = get_depth_estimator(spec, device=args.device)
+            timing.append((spec, time_estimator(est, 512, args.runs, args.threads)))
+
+    cmd = "python benchmarks/depth_eval.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
+    lines = [f"Measured on {machine(args.device, args.threads)}; `{cmd.strip()}` "
+             f"({time.time() - t0:.0f} s).", "",
+             "| method | input | " + " | ".join(f"{s} AbsRel ↓ | {s} δ<1.25 ↑" for s in SETS) + " |",
+             "|---|---|" + "---:|---:|" * len(SETS)]
+    for r in results:
+        label = LABELS.get(r["backend"], r["backend"])
+        inp = "x4 degraded (noise-jpeg), bicubic up" if r["degraded"] else "clean"
+        cells = " | ".join(f"{r[s]['absrel']:.3f} | {r[s]['delta1']:.3f}" for s in SETS)
+        lines.append(f"| {label} | {inp} | {cells} |")
+    lines.append("")
+    lines.append("Pictures per set: " + ", ".join(f"{s} {len(sets[s])}" for s in SETS) + ".")
+    if timing:
+        lines += ["", f"| method | time for one 512x512 picture ({args.threads} threads, median of {args.runs}) |",
+                  "|---|---:|"]
+        lines += [f"| {LABELS.get(s, s)} | {t * 1000:.0f} ms |" for s, t in timing]
+    table = "\n".join(lines)
+    print(table)
+
+    if args.json:
+        Path(args.json).write_text(json.dumps({"results": results, "timing_s": dict(timing),
+                                               "machine": machine(args.device, args.threads)}, indent=2))
+    if args.write_docs:
+        for doc in DOCS:
+            if not doc.is_file():
+                print(f"skipped {doc}: missing", file=sys.stderr)
+                continue
+            text = doc.read_text()
+            if START not in text or END not in text:
+                print(f"skipped {doc}: no {START} ... {END} block", file=sys.stderr)
+                continue
+            head, rest = text.split(START, 1)
+            _, tail = rest.split(END, 1)
+            doc.write_text(f"{head}{START}\n{table}\n{END}{tail}")
+            print(f"updated {doc}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
