@@ -12,9 +12,9 @@ from typing import Sequence
 
 from .. import __version__
 from ..errors import SSRError
-from . import degrade, train
+from . import bench, degrade, depth, train, upscale
 
-COMMANDS = [degrade, train]
+COMMANDS = [upscale, degrade, depth, train, bench]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -19,3 +19,10 @@ def get_stage(name: str):
         raise SSRError(f"unknown training stage {name!r}; choose from {', '.join(sorted(STAGES)) or '(none)'}")
     module, cls = STAGES[name].split(":")
     return getattr(importlib.import_module(module, __package__), cls)
+
+
+register_stage("nonblind", ".svkr_stages:NonBlindTrainer")
+register_stage("dkenet", ".svkr_stages:DKENetTrainer")
+register_stage("depth", "..depth.train:DepthTrainer")
+register_stage("svkr", ".svkr_stages:SVKRTrainer")
+register_stage("amf", ".amf_stage:AMFTrainer")

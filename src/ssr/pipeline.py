@@ -1,0 +1,254 @@
+"""``SSRPipeline``: the whole method behind one call, diffusers style.
+
+It composes the depth estimator, SVKR (DKENet + non-blind SR, Algorithm 1) and, when
+available, the AMF-conditioned diffusion stage, and owns tiling, scale handling and output
+maps. ``from_pretrained()`` with no argument loads the weights shipped in the package.
+
+Folder layout (what ``save_pretrained`` writes and ``from_pretrained`` reads)::
+
+    pipeline.json         components and defaults (depth backend, rounds, momentum)
+    svkr/dkenet/          DKENet            (config.json + model.safetensors)
+    svkr/nonblind/        NonBlindSR        (config.json + model.safetensors, kernel PCA inside)
+    depth/                the built-in depth network, when the backend is "builtin"
+    diffusion/            optional: the diffusion stage (AMF + denoiser, SSRDiffusion)
+    diffusion/base/       latent mode only: the Stable-Diffusion-style unet/ and vae/ it conditions
+
+With ``diffusion/`` present the pipeline runs SVKR and then samples the residual
+``HR - SR_T`` with the AMF-conditioned denoiser (:mod:`ssr.diffusion`); without it, or with
+``diffusion=False``, it is SVKR alone.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import torch
+import torch.nn.functional as F
+
+from .errors import SSRError
+from .svkr import SVKR
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .models.denoiser import SSRDiffusion
+
+#: the shipped default pipeline
+DEFAULT_DIR = Path(__file__).resolve().parent / "weights"
+
+
+@dataclass
+class PipelineOutput:
+    """Result of :class:`SSRPipeline`.
+
+    Attributes:
+        image: ``B x 3 x (s h) x (s w)`` in [0, 1] at the requested scale.
+        depth: ``B x 1 x sH x sW`` relative inverse depth (native SR size), when maps were requested.
+        kernel_codes: ``B x n x h x w`` PCA codes of the per-pixel kernels, when maps were requested.
+        kernels: ``B x k*k x h x w`` full kernel field, when requested and small enough.
+    """
+
+    image: torch.Tensor
+    depth: torch.Tensor | None = None
+    kernel_codes: torch.Tensor | None = None
+    kernels: torch.Tensor | None = None
+
+
+class SSRPipeline:
+    """Blind SR of real photos: SVKR, then (when present) the diffusion stage.
+
+    Args:
+        svkr: the refinement loop with its models and depth estimator.
+        depth_spec: how the depth estimator was chosen (stored by :meth:`save_pretrained`).
+        diffusion: the diffusion stage (AMF + denoiser), or ``None`` for SVKR alone.
+    """
+
+    def __init__(self, svkr: SVKR, depth_spec: str = "builtin", diffusion: "SSRDiffusion | None" = None):
+        self.svkr = svkr
+        self.depth_spec = depth_spec
+        self.diffusion = None
+        self.sampler = None
+        if diffusion is not None:
+            self.set_diffusion(diffusion)
+
+    def set_diffusion(self, diffusion: "SSRDiffusion | None") -> None:
+        """Attach (or, with ``None``, remove) the diffusion stage."""
+        from .diffusion import DiffusionSampler
+
+        if diffusion is None:
+            self.diffusion = self.sampler = None
+            return
+        if diffusion.scale != self.native_scale:
+            raise SSRError(f"the diffusion weights are for x{diffusion.scale}, the SVKR models for x{self.native_scale}")
+        n = int(self.svkr.nonblind.config["pca_components"])
+        if int(diffusion.config["kernel_channels"]) != n:
+            raise SSRError(f"the diffusion weights expect {diffusion.config['kernel_channels']} kernel codes, "
+                           f"the SVKR models give {n}")
+        self.diffusion = diffusion.to(self.device).eval()
+        self.sampler = DiffusionSampler(self.diffusion)
+
+    @property
+    def has_diffusion(self) -> bool:
+        return self.diffusion is not None
+
+    @property
+    def native_scale(self) -> int:
+        return self.svkr.scale
+
+    @property
+    def device(self) -> torch.device:
+        return self.svkr.device
+
+    @classmethod
+    def from_pretrained(cls, folder: str | os.PathLike | None = None, device: str | torch.device | None = None,
+                        depth: str | None = None, base: str | os.PathLike | None = None,
+                        load_diffusion: bool = True) -> "SSRPipeline":
+        """Load a pipeline folder (default: the shipped weights).
+
+        Args:
+            folder: a folder written by :meth:`save_pretrained`.
+            device: ``cpu``, ``cuda``, ... (default: CUDA when available).
+            depth: override the depth backend (``builtin``, ``hf:...``, ``constant``, ...).
+            base: latent-mode diffusion only: the Stable-Diffusion-style folder (``unet/``,
+                ``vae/``) its AMF conditions (default: ``diffusion/base`` in the folder, then
+                the folder it was trained with).
+            load_diffusion: ``False`` skips the diffusion stage even when the folder has one.
+        """
+        from .depth import get_depth_estimator
+
+        root = Path(folder) if folder else DEFAULT_DIR
+        meta_path = root / "pipeline.json"
+        meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+        if device is None:
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        spec = depth or meta.get("depth", "builtin")
+        if spec == "builtin" and (root / "depth" / "config.json").is_file():
+            est = get_depth_estimator(str(root / "depth"), device=device)
+        else:
+            est = get_depth_estimator(spec, device=device)
+        from .models.base import SSRModel
+
+        if not (root / "svkr" / "dkenet" / "config.json").is_file():
+            raise SSRError(f"no SVKR weights in {root / 'svkr'}; train them with `ssr train dkenet` and "
+                           "`ssr train nonblind`, or pass the folder of a pipeline")
+        svkr = SVKR(SSRModel.from_pretrained(root / "svkr" / "dkenet", device=device),
+                    SSRModel.from_pretrained(root / "svkr" / "nonblind", device=device), est,
+                    rounds=int(meta.get("rounds", 3)), momentum=float(meta.get("momentum", 0.9)))
+        pipe = cls(svkr, depth_spec=spec)
+        diff_dir = root / "diffusion"
+        if load_diffusion and meta.get("diffusion", True) and (diff_dir / "config.json").is_file():
+            from .models.denoiser import SSRDiffusion
+
+            try:
+                diffusion = SSRDiffusion.from_pretrained(diff_dir, device=device)
+            except ImportError as exc:
+                raise SSRError(f"the diffusion stage needs diffusers ({exc}); install it with "
+                               "`pip install 'ssr[diffusion]'` or run without it (--no-diffusion)") from None
+            if diffusion.mode == "latent":
+                recorded = diffusion.config.get("base")
+                candidates = [Path(base)] if base else [diff_dir / "base", *([Path(recorded)] if recorded else [])]
+                found = next((c for c in candidates if (c / "unet" / "config.json").is_file()), None)
+                if found is None:
+                    raise SSRError(f"the diffusion stage in {diff_dir} conditions a Stable-Diffusion-style base that "
+                                   f"was not found ({', '.join(map(str, candidates))}); pass --base PATH")
+                diffusion.load_base(found)
+            elif base:
+                raise SSRError("--base applies to latent-mode diffusion weights; this pipeline's diffusion stage "
+                               "works in pixel space")
+            pipe.set_diffusion(diffusion)
+        elif base and load_diffusion:
+            raise SSRError(f"--base needs trained diffusion weights in {diff_dir} (train them with `ssr train amf`)")
+        return pipe
+
+    def save_pretrained(self, folder: str | os.PathLike) -> Path:
+        """Write every component and ``pipeline.json`` into ``folder``."""
+        from .io import write_json
+
+        root = Path(folder)
+        self.svkr.dkenet.save_pretrained(root / "svkr" / "dkenet")
+        self.svkr.nonblind.save_pretrained(root / "svkr" / "nonblind")
+        depth_model = getattr(self.svkr.depth, "model", None)
+        if self.depth_spec == "builtin" and hasattr(depth_model, "save_pretrained"):
+            depth_model.save_pretrained(root / "depth")
+        if self.diffusion is not None:
+            self.diffusion.save_pretrained(root / "diffusion", extra=getattr(self.diffusion, "pretrained_extra", None))
+            if self.diffusion.mode == "latent":
+                self.diffusion.save_base(root / "diffusion" / "base")
+        write_json(root / "pipeline.json", {"depth": self.depth_spec, "rounds": self.svkr.rounds,
+                                            "momentum": self.svkr.momentum, "scale": self.native_scale,
+                                            "diffusion": self.diffusion is not None})
+        return root
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        image: torch.Tensor,
+        scale: int | None = None,
+        svkr_rounds: int | None = None,
+        tile: int | None = None,
+        tile_overlap: int = 32,
+        return_maps: bool = False,
+        return_kernels: bool = False,
+        diffusion: bool | None = None,
+        steps: int | None = None,
+        seed: int | None = None,
+        scheduler: str = "dpm++",
+        color_fix: str = "auto",
+        strength: float = 1.0,
+    ) -> PipelineOutput:
+        """Super-resolve ``image`` (``3 x h x w`` or ``B x 3 x h x w`` in [0, 1]).
+
+        Args:
+            scale: output scale (default: the models' native scale). Other integer scales are
+                produced from the native result by area (down) or bicubic (up) resizing.
+            svkr_rounds: T of the refinement loop (default 3).
+            tile: LR tile side for the networks (``None``: whole image at once).
+            return_maps: also return depth and kernel codes.
+            return_kernels: also return the full kernel field (small images only).
+            diffusion: run the diffusion stage after SVKR (``None``: when the pipeline has one).
+            steps: solver steps of the diffusion stage (default 10).
+            seed: noise seed (default 0); the same seed gives the same image.
+            scheduler: ``dpm++`` (default), ``ddim``, ``unipc``, ``euler``, ``euler-a``, ``heun``, ``ddpm``.
+            color_fix: ``auto``, ``none``, ``wavelet`` or ``adain`` against the SVKR output.
+            strength: scale of the sampled residual (0: SVKR alone).
+        """
+        if diffusion is None:
+            diffusion = self.has_diffusion
+        if diffusion and not self.has_diffusion:
+            raise SSRError("this pipeline has no diffusion weights (train them with `ssr train amf`); "
+                           "run without the diffusion stage (--no-diffusion)")
+        if image.dim() == 3:
+            image = image.unsqueeze(0)
+        if image.dim() != 4 or image.shape[1] != 3:
+            raise SSRError(f"expected a B x 3 x H x W image, got {tuple(image.shape)}")
+        h, w = image.shape[-2:]
+        if min(h, w) < 4:
+            raise SSRError(f"the image is {w}x{h}: too small to super-resolve")
+        out = self.svkr(image, rounds=svkr_rounds, tile=tile, tile_overlap=tile_overlap,
+                        return_kernels=return_kernels)
+        sr = out.sr
+        if diffusion:
+            from .diffusion import DEFAULT_STEPS
+
+            sr = self.sampler(image.to(self.device, torch.float32), sr, out.codes, out.depth,
+                              steps=DEFAULT_STEPS if steps is None else int(steps), seed=0 if seed is None else int(seed),
+                              scheduler=scheduler, color_fix=color_fix, strength=strength, tile=tile,
+                              tile_overlap=tile_overlap)
+        scale = scale or self.native_scale
+        if scale != self.native_scale:
+            size = (h * scale, w * scale)
+            mode = "area" if scale < self.native_scale else "bicubic"
+            sr = F.interpolate(sr, size=size, mode=mode, **({} if mode == "area" else {"align_corners": False}))
+            sr = sr.clamp(0, 1)
+        res = PipelineOutput(image=sr)
+        if return_maps or return_kernels:
+            res.depth, res.kernel_codes, res.kernels = out.depth, out.codes, out.kernels
+        return res
+
+    def kernel_picture(self, image: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:
+        """Grid of the estimated kernels over ``image`` (``3 x H x W``) from the PCA codes."""
+        from .viz import kernel_grid
+
+        return kernel_grid(image, self.svkr.kernels_from_codes(codes[:1])[0])
+

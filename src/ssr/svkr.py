@@ -1,0 +1,145 @@
+"""SVKR: Spatially Variant Kernel Refinement (SSR paper, Algorithm 1).
+
+::
+
+    SR_0 = bicubic(LR)
+    for t = 1..T:
+        d   = Depth(SR_{t-1})                              # monocular depth of the latest SR
+        D_t = d                      if t == 1
+              m * d + (1 - m) * D_{t-1}   otherwise          # Eq. 2, m = momentum (0.9)
+        K_t = DKENet(LR, D_t)                              # one kernel per LR pixel
+        SR_t = NonBlindSR(LR, K_t)
+    return SR_T, K_T, D_T
+
+Eq. 2 (lost in the paper's text) as we implement it: ``m`` is the *update rate*, the weight of
+the fresh estimate, as the paper calls it "the hyperparameter that governs the update rate".
+With ``m = 0.9`` each round moves the depth 90 % of the way to the estimate from the sharper
+image and keeps 10 % of the history, which damps oscillations between rounds; the opposite
+reading (0.9 on the history) would leave the final depth 81 % made of the estimate from the
+blurry bicubic image after three rounds and defeat the refinement.
+
+Depth is always estimated on the whole SR image (the estimator resizes internally, so memory
+stays bounded); DKENet and the non-blind SR run tile by tile when ``tile`` is given. Inside
+the loop only the PCA codes of the kernels are kept (``B x n x h x w``); the full kernel field
+(``B x k*k x h x w``) is returned when asked for and the image is small enough to hold it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from .errors import SSRError
+from .models.dkenet import DKENet
+from .models.nonblind import NonBlindSR, bicubic_up
+from .tiling import run_tiled
+
+@dataclass
+class SVKROutput:
+    """Result of :class:`SVKR`.
+
+    Attributes:
+        sr: ``B x 3 x sh x sw`` super-resolved image (clamped to [0, 1]).
+        codes: ``B x n x h x w`` PCA codes of the final kernels.
+        depth: ``B x 1 x sh x sw`` final relative inverse depth.
+        kernels: ``B x k*k x h x w`` final kernel field, or ``None`` when not requested.
+        rounds: per round ``{"sr", "depth", "codes"}`` when requested.
+    """
+
+    sr: torch.Tensor
+    codes: torch.Tensor
+    depth: torch.Tensor
+    kernels: torch.Tensor | None = None
+    rounds: list[dict] = field(default_factory=list)
+
+
+class SVKR:
+    """The refinement loop over a depth estimator, DKENet and the non-blind SR network.
+
+    Args:
+        dkenet: kernel estimator.
+        nonblind: kernel-conditioned SR network (holds the kernel PCA).
+        depth: any object with ``estimate(images) -> B x 1 x H x W`` (see :mod:`ssr.depth`).
+        rounds: T (default 3).
+        momentum: update rate m of Eq. 2 (default 0.9).
+    """
+
+    def __init__(self, dkenet: DKENet, nonblind: NonBlindSR, depth, rounds: int = 3, momentum: float = 0.9):
+        if dkenet.config["kernel_size"] != nonblind.config["kernel_size"]:
+            raise SSRError("DKENet and the non-blind SR net use different kernel sizes")
+        self.dkenet = dkenet.eval()
+        self.nonblind = nonblind.eval()
+        self.depth = depth
+        self.rounds = rounds
+        self.momentum = momentum
+        self.scale = int(nonblind.config["scale"])
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.nonblind.parameters()).device
+
+    def _round_fn(self, keep_kernels: bool):
+        """DKENet + non-blind SR on one LR tile (and its depth tile, if any)."""
+        def fn(lr_t, d_t=None):
+            k = self.dkenet(lr_t, d_t)
+            codes = self.nonblind.kernel_codes(k)
+            sr = self.nonblind(lr_t, codes=codes)
+            return (sr, codes, k) if keep_kernels else (sr, codes)
+        return fn
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        lr: torch.Tensor,
+        rounds: int | None = None,
+        tile: int | None = None,
+        tile_overlap: int = 32,
+        return_kernels: bool = False,
+        return_rounds: bool = False,
+        use_depth: bool = True,
+    ) -> SVKROutput:
+        """Run Algorithm 1.
+
+        Args:
+            lr: ``B x 3 x h x w`` in [0, 1].
+            rounds: T (default: the instance's).
+            tile: LR tile side for DKENet + SR (``None``: whole image).
+            tile_overlap: overlap of LR tiles.
+            return_kernels: also return the full kernel field of the last round.
+            return_rounds: also return every round's SR, depth and codes.
+            use_depth: ``False`` feeds no depth to DKENet (the "no depth" ablation).
+        """
+        T = self.rounds if rounds is None else int(rounds)
+        if T < 1:
+            raise SSRError("SVKR needs at least one round")
+        lr = lr.to(self.device, torch.float32)
+        h, w = lr.shape[-2:]
+        sr = bicubic_up(lr, self.scale).clamp(0, 1)
+        depth = None
+        history: list[dict] = []
+        codes = kernels = None
+        for t in range(1, T + 1):
+            if use_depth:
+                fresh = self.depth.estimate(sr)
+                depth = fresh if depth is None else self.momentum * fresh + (1 - self.momentum) * depth
+                depth_lr = F.interpolate(depth, size=(h, w), mode="area")
+            else:
+                depth = torch.zeros_like(sr[:, :1])
+                depth_lr = None
+            keep = return_kernels and t == T
+            inputs = [lr] if depth_lr is None else [lr, depth_lr]
+            outs = run_tiled(self._round_fn(keep), inputs, tile, tile_overlap)
+            sr, codes = outs[0].clamp(0, 1), outs[1]
+            kernels = outs[2] if keep else None
+            if return_rounds:
+                history.append({"sr": sr, "depth": depth, "codes": codes})
+        return SVKROutput(sr=sr, codes=codes, depth=depth, kernels=kernels, rounds=history)
+
+    def kernels_from_codes(self, codes: torch.Tensor) -> torch.Tensor:
+        """Approximate kernels ``B x k*k x h x w`` from PCA codes (for pictures of large images)."""
+        nb = self.nonblind
+        c = codes * nb.code_scale.view(1, -1, 1, 1)
+        k = torch.einsum("bnhw,nk->bkhw", c, nb.pca_basis) + nb.pca_mean.view(1, -1, 1, 1)
+        k = k.clamp_min(0)
+        return k / k.sum(1, keepdim=True).clamp_min(1e-12)

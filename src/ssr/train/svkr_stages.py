@@ -1,0 +1,323 @@
+"""SVKR training stages (as in MANet and the SSR paper):
+
+1. ``dkenet``   -- DKENet with a kernel loss (L1 on the kernels + LR re-synthesis L1);
+2. ``nonblind`` -- the kernel-conditioned RRDB net with ground-truth kernels (L1 on SR);
+3. ``svkr``     -- joint fine-tuning through the SVKR loop with estimated depth and kernels.
+
+Training data: HR crops from ``data.roots`` degraded on the fly by a mixture of recipes
+(:mod:`.degrade`). For the depth-informed recipes of ``dkenet`` and ``svkr`` the degradation
+uses the *estimated* depth of the HR image (precomputed once per training image with the
+depth estimator), so that depth estimated from the image at test time is informative about
+the blur, exactly as the model assumes.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ..models.base import SSRModel, register_model
+from ..models.dkenet import DKENet
+from ..models.nonblind import NonBlindSR, bicubic_up
+from .data import ImagePool, sample_generator
+from .degrade import DEFAULT_RECIPES, TrainingDegradation
+from .trainer import Trainer
+
+TRAIN_ROOTS = [
+    "../shared/datasets/train/BSDS200",
+    "../shared/datasets/train/BSDS500-test",
+    "../shared/datasets/train/T91",
+]
+VAL_OFFSET = 10**9  # sample indices reserved for the fixed monitoring batch
+
+
+def image_depths(pool: ImagePool, spec: str, cache: Path, device) -> list[torch.Tensor]:
+    """Estimated relative inverse depth ``1 x H x W`` of every pool image (cached in ``cache``)."""
+    from ..depth.fingerprint import weights_fingerprint
+
+    key = f"{spec}|{weights_fingerprint(spec)}|" + "|".join(pool.names)
+    if cache.is_file():
+        saved = torch.load(cache, map_location="cpu")
+        if saved.get("key") == key:
+            return saved["maps"]
+    from ..depth import get_depth_estimator
+
+    est = get_depth_estimator(spec, device=device)
+    maps = []
+    for img in pool.images:
+        with torch.no_grad():
+            maps.append(est.estimate(img[None].float().to(device) / 255.0)[0].cpu().to(torch.float16))
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"key": key, "maps": maps}, cache)
+    return maps
+
+
+def perturb_depth(depth: torch.Tensor, gens: list[torch.Generator], strength: float) -> torch.Tensor:
+    """Imitate the errors of depth estimated from a degraded image: a random gamma, a random
+    blur and smooth additive noise per sample, renormalised to [0, 1]."""
+    from ..degradation.random import smooth_noise, uniform_float
+
+    out = []
+    for d, g in zip(depth, gens):
+        d = d[None].float()
+        d = d.clamp(0, 1) ** (2 ** uniform_float(g, -strength, strength))
+        r = int(round(uniform_float(g, 0, 1) * 4 * strength))
+        if r > 0:
+            d = F.avg_pool2d(F.pad(d, (r, r, r, r), mode="replicate"), 2 * r + 1, stride=1)
+        noise = smooth_noise(g, (1, *d.shape[-2:]), cells=2.0, device=d.device)[None] - 0.5
+        d = d + 0.2 * strength * noise
+        lo, hi = d.amin(), d.amax()
+        out.append(((d - lo) / (hi - lo).clamp_min(1e-6))[0])
+    return torch.stack(out)
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    """PSNR in dB of two batches in [0, 1] (RGB, no border crop; monitoring only)."""
+    mse = F.mse_loss(a.clamp(0, 1), b.clamp(0, 1)).item()
+    return 10 * math.log10(1.0 / max(mse, 1e-12))
+
+
+class _SRStage(Trainer):
+    """Common data plumbing: image pool, degradation mixture, monitoring batch."""
+
+    data_defaults = {
+        "roots": TRAIN_ROOTS,
+        "hr_crop": 128,
+        "max_images": None,
+        "degradations": DEFAULT_RECIPES,
+        "val_batch": 8,
+    }
+
+    def __init__(self, cfg, out_dir, device=None, resume=False):
+        d = cfg["data"]
+        self.pool = ImagePool(d["roots"], min_size=d["hr_crop"] // 2, max_images=d.get("max_images"))
+        self.scale = int(cfg["model"].get("scale", 4))
+        super().__init__(cfg, out_dir, device=device, resume=resume)
+        if d.get("depth"):
+            self.pool.attach_maps(image_depths(self.pool, d["depth"], self.out / "depth_cache.pt", self.device))
+        self.degrade = TrainingDegradation(d["degradations"], scale=self.scale, device=self.device)
+        self._val = None
+
+    def sample_hr(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor | None, list[torch.Generator]]:
+        gens = [sample_generator(self.cfg["seed"], i) for i in indices]
+        crops = [self.pool.crop_with_map(self.cfg["data"]["hr_crop"], g) for g in gens]
+        hr = torch.stack([c[0] for c in crops])
+        depth = torch.stack([c[1] for c in crops]) if crops[0][1] is not None else None
+        return hr, depth, gens
+
+    def degraded_batch(self, indices: list[int], device) -> dict[str, torch.Tensor]:
+        """HR crops degraded on the fly; with image depths attached, the depth-informed recipes
+        blur according to the image's own (estimated) depth, and ``depth_in`` is that depth
+        perturbed as a depth estimated from an imperfect SR image would be."""
+        hr, depth, gens = self.sample_hr(indices)
+        out = self.degrade(hr.to(device), gens, depth=None if depth is None else depth.to(device))
+        batch = {"lr": out.lr, "hr": out.hr, "kernels": out.kernels, "depth": out.depth}
+        jitter = float(self.cfg["data"].get("depth_jitter", 0.0))
+        batch["depth_in"] = perturb_depth(out.depth, gens, jitter) if jitter > 0 else out.depth
+        return batch
+
+    def val_batch(self) -> dict[str, torch.Tensor]:
+        if self._val is None:
+            n = int(self.cfg["data"]["val_batch"])
+            self._val = self.make_batch([VAL_OFFSET + i for i in range(n)], self.device)
+        return self._val
+
+    def export_extra(self) -> dict:
+        d = self.cfg["data"]
+        return {"data": {"roots": d["roots"], "hr_crop": d["hr_crop"], "images": len(self.pool),
+                         "degradations": d["degradations"]}}
+
+
+class NonBlindTrainer(_SRStage):
+    """Stage 2: non-blind SR with ground-truth kernels (codes optionally perturbed so the net
+    tolerates the errors of estimated kernels)."""
+
+    defaults = {
+        "steps": 4000, "batch_size": 16, "lr": 2e-4, "warmup_steps": 200, "save_every": 250,
+        "eval_every": 250,
+        "model": {"scale": 4, "kernel_size": 21, "channels": 32, "growth": 16, "blocks": 6, "pca_components": 10},
+        "data": {**_SRStage.data_defaults, "pca_fields": 200, "code_noise": 0.15, "code_noise_prob": 0.5},
+        "loss": {"l1": 1.0},
+    }
+
+    def build_model(self) -> NonBlindSR:
+        from ..kernel_pca import kernel_pca
+
+        model = NonBlindSR(**self.cfg["model"])
+        d = self.cfg["data"]
+        mix = TrainingDegradation(d["degradations"], scale=self.scale)
+        kernels = mix.kernel_sample(int(d["pca_fields"]), 16, torch.Generator().manual_seed(int(self.cfg["seed"])))
+        mean, basis, scale, ratio = kernel_pca(kernels, model.config["pca_components"])
+        model.set_pca(mean, basis, scale)
+        self.pca_explained = ratio
+        return model
+
+    def make_batch(self, indices, device):
+        return self.degraded_batch(indices, device)
+
+    def training_step(self, batch):
+        model = self.unwrapped
+        codes = model.kernel_codes(batch["kernels"])
+        d = self.cfg["data"]
+        if self.model.training and d["code_noise"] > 0:
+            mask = (torch.rand(codes.shape[0], 1, 1, 1, device=codes.device) < d["code_noise_prob"]).to(codes.dtype)
+            codes = codes + mask * d["code_noise"] * torch.randn_like(codes)
+        sr = self.model(batch["lr"], codes=codes)
+        loss = self.cfg["loss"]["l1"] * (sr - batch["hr"]).abs().mean()
+        return loss, {}
+
+    def evaluate(self):
+        b = self.val_batch()
+        sr = self.unwrapped(b["lr"], b["kernels"])
+        return {"val_psnr": psnr(sr, b["hr"]), "val_psnr_bicubic": psnr(bicubic_up(b["lr"], self.scale), b["hr"])}
+
+    def export_extra(self):
+        return {**super().export_extra(), "pca_explained_variance": getattr(self, "pca_explained", None)}
+
+
+class DKENetTrainer(_SRStage):
+    """Stage 1: DKENet with a kernel loss.
+
+    Loss = ``kernel_l1 * mean|K_est - K_gt| * k*k`` (per-tap L1 rescaled so a kernel's total
+    absolute error counts) ``+ resynth * mean|apply(HR, K_est) - apply(HR, K_gt)|`` (the
+    re-synthesised clean LR, which weighs kernel errors by how much they matter for the image).
+    """
+
+    defaults = {
+        "steps": 3000, "batch_size": 16, "lr": 2e-4, "warmup_steps": 200, "save_every": 250, "eval_every": 250,
+        "model": {"scale": 4, "kernel_size": 21, "channels": 48, "depth_channels": 16, "use_depth": True},
+        "data": {**_SRStage.data_defaults, "depth": "builtin", "depth_jitter": 0.5},
+        "loss": {"kernel_l1": 1.0, "resynth": 20.0},
+    }
+
+    def build_model(self) -> DKENet:
+        return DKENet(**self.cfg["model"])
+
+    def make_batch(self, indices, device):
+        return self.degraded_batch(indices, device)
+
+    def training_step(self, batch):
+        from ..degradation import apply_kernel_field
+
+        est = self.model(batch["lr"], batch["depth_in"])
+        gt = batch["kernels"]
+        kk = gt.shape[1]
+        l_k = (est - gt).abs().mean() * kk
+        l_r = (apply_kernel_field(batch["hr"], est, self.scale) - apply_kernel_field(batch["hr"], gt, self.scale)).abs().mean()
+        w = self.cfg["loss"]
+        return w["kernel_l1"] * l_k + w["resynth"] * l_r, {"kernel_l1": float(l_k.detach()), "resynth_l1": float(l_r.detach())}
+
+    def evaluate(self):
+        from ..degradation import apply_kernel_field
+
+        b = self.val_batch()
+        est = self.unwrapped(b["lr"], b["depth_in"])
+        clean = apply_kernel_field(b["hr"], b["kernels"], self.scale)
+        return {"val_kernel_l1": float((est - b["kernels"]).abs().sum(1).mean()),
+                "val_resynth_psnr": psnr(apply_kernel_field(b["hr"], est, self.scale), clean)}
+
+
+@register_model
+class SVKRModels(SSRModel):
+    """DKENet and the non-blind SR net trained together (stage 3); exported as two folders."""
+
+    def __init__(self, dkenet: dict | None = None, nonblind: dict | None = None):
+        super().__init__(dkenet=dkenet or {}, nonblind=nonblind or {})
+        self.dkenet = DKENet(**(dkenet or {}))
+        self.nonblind = NonBlindSR(**(nonblind or {}))
+
+    def forward(self, lr: torch.Tensor, depth: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        k = self.dkenet(lr, depth)
+        return self.nonblind(lr, k), k
+
+
+class SVKRTrainer(_SRStage):
+    """Stage 3: joint fine-tuning through the SVKR loop (Algorithm 1) with estimated depth.
+
+    Each step runs ``rounds`` rounds on the batch: depth of the latest SR from the frozen depth
+    estimator (blended with the momentum update of Eq. 2), DKENet, non-blind SR. Loss =
+    ``sr_l1 * |SR_T - HR| + kernel_l1 * k*k * mean|K_T - K_gt|`` (gradients flow through every
+    round). Starts from the stage 1 and 2 weights (``init_dkenet``, ``init_nonblind``).
+    """
+
+    defaults = {
+        "steps": 1000, "batch_size": 8, "lr": 5e-5, "warmup_steps": 50, "save_every": 100, "eval_every": 100,
+        "ema_decay": 0.999,
+        "model": {"dkenet": {}, "nonblind": {}},
+        "init_dkenet": None, "init_nonblind": None,
+        "rounds": 2, "momentum": 0.9,
+        "data": {**_SRStage.data_defaults, "depth": "builtin", "depth_jitter": 0.0},
+        "loss": {"sr_l1": 1.0, "kernel_l1": 0.05},
+    }
+
+    def __init__(self, cfg, out_dir, device=None, resume=False):
+        cfg["model"].setdefault("dkenet", {})
+        cfg["model"].setdefault("nonblind", {})
+        cfg["model"]["scale"] = cfg["model"]["nonblind"].get("scale", 4)
+        super().__init__(cfg, out_dir, device=device, resume=resume)
+        from ..depth import get_depth_estimator
+
+        self.depth_est = get_depth_estimator(cfg["data"]["depth"], device=self.device)
+
+    def build_model(self) -> SVKRModels:
+        from ..models.base import SSRModel as _Base
+
+        cfg = self.cfg
+        parts = {}
+        for name in ("dkenet", "nonblind"):
+            src = cfg.get(f"init_{name}")
+            if src:
+                from .data import resolve_data_path
+
+                parts[name] = _Base.from_pretrained(resolve_data_path(src))
+        model = SVKRModels(dkenet=parts["dkenet"].config if "dkenet" in parts else cfg["model"]["dkenet"],
+                           nonblind=parts["nonblind"].config if "nonblind" in parts else cfg["model"]["nonblind"])
+        for name, m in parts.items():
+            getattr(model, name).load_state_dict(m.state_dict())
+        cfg["model"] = {"dkenet": model.dkenet.config, "nonblind": model.nonblind.config,
+                        "scale": model.nonblind.config["scale"]}
+        return model
+
+    def make_batch(self, indices, device):
+        return self.degraded_batch(indices, device)
+
+    def _loop(self, model, lr: torch.Tensor):
+        sr = bicubic_up(lr, self.scale)
+        depth = None
+        m = float(self.cfg["momentum"])
+        k = None
+        for _ in range(int(self.cfg["rounds"])):
+            with torch.no_grad():
+                fresh = self.depth_est.estimate(sr.detach().clamp(0, 1).float())
+            depth = fresh if depth is None else m * fresh + (1 - m) * depth
+            sr, k = model(lr, depth)
+        return sr, k
+
+    def training_step(self, batch):
+        sr, k = self._loop(self.model, batch["lr"])
+        gt = batch["kernels"]
+        l_sr = (sr - batch["hr"]).abs().mean()
+        l_k = (k - gt).abs().mean() * gt.shape[1]
+        w = self.cfg["loss"]
+        return w["sr_l1"] * l_sr + w["kernel_l1"] * l_k, {"sr_l1": float(l_sr.detach()), "kernel_l1": float(l_k.detach())}
+
+    def evaluate(self):
+        b = self.val_batch()
+        sr, k = self._loop(self.unwrapped, b["lr"])
+        return {"val_psnr": psnr(sr, b["hr"]), "val_psnr_bicubic": psnr(bicubic_up(b["lr"], self.scale), b["hr"]),
+                "val_kernel_l1": float((k - b["kernels"]).abs().sum(1).mean())}
+
+    def export(self):
+        """Write ``OUT/final/dkenet`` and ``OUT/final/nonblind`` (EMA weights)."""
+        self.accelerator.wait_for_everyone()
+        if not self.is_main:
+            return None
+        model = self.unwrapped
+        sd = self.ema.weights_like(model) if self.ema is not None else model.state_dict()
+        extra = {"stage": "svkr", "steps": self.step, "rounds": self.cfg["rounds"], **self.export_extra()}
+        for name in ("dkenet", "nonblind"):
+            part = {k[len(name) + 1:]: v for k, v in sd.items() if k.startswith(name + ".")}
+            getattr(model, name).save_pretrained(self.out / "final" / name, state_dict=part, extra=extra)
+        return self.out / "final"
