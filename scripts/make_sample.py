@@ -150,6 +150,11 @@ def main(out_dir: str) -> None:
     Image.fromarray((img * 255 + 0.5).astype(np.uint8)).save(out / "sample.png", optimize=True)
     Image.fromarray((inv * 65535 + 0.5).astype(np.uint16)).save(out / "sample_depth.png")
     print(f"wrote {out / 'sample.png'} and {out / 'sample_depth.png'}")
+    # the low-resolution sample `ssr upscale --sample` works on: x4, depth-informed blur + noise + JPEG
+    from ssr.cli import main as ssr_main
+
+    ssr_main(["degrade", str(out / "sample.png"), "-o", str(out / "sample_lr.png"), "--depth",
+              str(out / "sample_depth.png"), "--seed", "0", "--preset", "noise-jpeg", "--scale", "4"])
 
 
 if __name__ == "__main__":

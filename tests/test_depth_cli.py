@@ -125,18 +125,37 @@ def test_train_depth_tiny_config_on_rgbdd(tmp_path, capsys, datasets):
     assert extra["stage"] == "depth" and extra["train_pairs"] == 4 and "val" in extra
 
 
-@pytest.mark.xfail(reason="interim depth weights; retrained weights land in the next commit", strict=False)
-def test_evaluation_on_real_sets_beats_priors(datasets):
-    """The shipped network beats both priors on a few Middlebury pictures (a smoke check of the
-    full benchmark in benchmarks/depth_eval.py)."""
+def _middlebury_and_nyu(datasets):
     from ssr.depth.data import load_pairs
+
+    mb, nyu = datasets / "depth" / "Middlebury", datasets / "depth" / "NYUv2-3"
+    if not mb.is_dir() or not nyu.is_dir():
+        pytest.skip("Middlebury / NYUv2-3 not available")
+    return load_pairs(mb, indices=[0, 10, 20]), load_pairs(nyu)
+
+
+def test_evaluation_on_real_sets_beats_the_constant_prior(datasets):
+    """The shipped network beats the constant map on Middlebury and NYUv2-3 pictures and the
+    vertical gradient on NYUv2-3 (a smoke check of benchmarks/depth_eval.py)."""
     from ssr.depth.evaluate import evaluate_estimator
 
-    mb = datasets / "depth" / "Middlebury"
-    if not mb.is_dir():
-        pytest.skip("Middlebury not available")
-    samples = load_pairs(mb, indices=[0, 10, 20])
-    ours = evaluate_estimator(get_depth_estimator("builtin"), samples)
-    for prior in ("constant", "vertical"):
-        base = evaluate_estimator(get_depth_estimator(prior), samples)
-        assert ours["absrel"] < base["absrel"] and ours["delta1"] > base["delta1"], (prior, ours, base)
+    mb, nyu = _middlebury_and_nyu(datasets)
+    est = get_depth_estimator("builtin")
+    for samples in (mb, nyu):
+        ours = evaluate_estimator(est, samples)
+        base = evaluate_estimator(get_depth_estimator("constant"), samples)
+        assert ours["absrel"] < base["absrel"] and ours["delta1"] > base["delta1"], (ours, base)
+    ours = evaluate_estimator(est, nyu)
+    base = evaluate_estimator(get_depth_estimator("vertical"), nyu)
+    assert ours["absrel"] < base["absrel"], (ours, base)
+
+
+@pytest.mark.xfail(strict=True, reason="known gap (see the depth model card): the shipped network still loses to "
+                   "the vertical-gradient prior on Middlebury; flip this when better weights land")
+def test_evaluation_on_middlebury_beats_the_vertical_prior(datasets):
+    from ssr.depth.evaluate import evaluate_estimator
+
+    mb, _ = _middlebury_and_nyu(datasets)
+    ours = evaluate_estimator(get_depth_estimator("builtin"), mb)
+    base = evaluate_estimator(get_depth_estimator("vertical"), mb)
+    assert ours["absrel"] < base["absrel"] and ours["delta1"] > base["delta1"], (ours, base)

@@ -66,7 +66,15 @@ def test_upscale_keeps_alpha_grey_and_16bit(pipe_dir, tmp_path, capsys):
     assert read_image(tmp_path / "d4.png").bit_depth == 16
 
 
-@pytest.mark.parametrize("case", ["missing", "many-to-file", "rounds", "same", "noweights", "tiny"])
+def test_upscale_sample(pipe_dir, tmp_path, capsys):
+    code, _, err = run(capsys, "upscale", "--sample", "-o", str(tmp_path / "s.png"), "--weights", str(pipe_dir),
+                       "--svkr-rounds", "1")
+    assert code == 0, err
+    assert read_image(tmp_path / "s.png").size == (96 * 4, 128 * 4)
+
+
+@pytest.mark.parametrize("case", ["missing", "many-to-file", "rounds", "same", "noweights", "tiny", "noinput",
+                                  "sample-and-input"])
 def test_upscale_errors(pipe_dir, tmp_path, capsys, case):
     src = image_folder(tmp_path / "in", n=2, size=(16, 16))
     good = src / "img0.png"
@@ -79,6 +87,8 @@ def test_upscale_errors(pipe_dir, tmp_path, capsys, case):
         "same": [str(good), "-o", str(good), "--weights", str(pipe_dir)],
         "noweights": [str(good), "-o", str(tmp_path / "o.png"), "--weights", str(tmp_path)],
         "tiny": [str(tmp_path / "tiny.png"), "-o", str(tmp_path / "o.png"), "--weights", str(pipe_dir)],
+        "noinput": ["-o", str(tmp_path / "o.png"), "--weights", str(pipe_dir)],
+        "sample-and-input": [str(good), "--sample", "-o", str(tmp_path / "o.png"), "--weights", str(pipe_dir)],
     }[case]
     code, _, err = run(capsys, "upscale", *args)
     assert code == 2, err

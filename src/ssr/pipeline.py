@@ -166,11 +166,12 @@ class SSRPipeline:
         from .io import write_json
 
         root = Path(folder)
-        self.svkr.dkenet.save_pretrained(root / "svkr" / "dkenet")
-        self.svkr.nonblind.save_pretrained(root / "svkr" / "nonblind")
+        for name in ("dkenet", "nonblind"):  # keep each model's training record (its "extra")
+            model = getattr(self.svkr, name)
+            model.save_pretrained(root / "svkr" / name, extra=getattr(model, "pretrained_extra", None))
         depth_model = getattr(self.svkr.depth, "model", None)
         if self.depth_spec == "builtin" and hasattr(depth_model, "save_pretrained"):
-            depth_model.save_pretrained(root / "depth")
+            depth_model.save_pretrained(root / "depth", extra=getattr(depth_model, "pretrained_extra", None))
         if self.diffusion is not None:
             self.diffusion.save_pretrained(root / "diffusion", extra=getattr(self.diffusion, "pretrained_extra", None))
             if self.diffusion.mode == "latent":

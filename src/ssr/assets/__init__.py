@@ -1,5 +1,6 @@
 """Files shipped with the package: a sample picture rendered by ``scripts/make_sample.py``
-(a synthetic scene, so it carries no third-party rights) and its exact depth map."""
+(a synthetic scene, so it carries no third-party rights), its exact depth map and its x4
+degraded low-resolution version (what ``ssr upscale --sample`` works on)."""
 from __future__ import annotations
 
 from importlib import resources
@@ -19,3 +20,8 @@ def sample_image_path() -> Path:
 def sample_depth_path() -> Path:
     """Exact relative inverse depth of the sample picture (16-bit PNG, bright = near)."""
     return asset_path("sample_depth.png")
+
+
+def sample_lr_path() -> Path:
+    """The sample degraded x4 (depth-informed blur, noise, JPEG; 128 x 96 RGB PNG)."""
+    return asset_path("sample_lr.png")

@@ -45,6 +45,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--kernels", action="store_true",
                    help="score kernel estimators instead of upscalers (synthetic sets; methods: svkr, svkr-t1, "
                    "dkenet-nodepth, dkenet-true-depth, mean-kernel); writes OUT/kernels.md")
+    p.add_argument("--weights", metavar="DIR",
+                   help="pipeline folder for the ssr-* methods and --kernels (default: the shipped weights)")
     p.add_argument("--force", action="store_true", help="recompute cells even if they are stored")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
@@ -63,6 +65,8 @@ def _command(args: argparse.Namespace) -> str:
         parts += ["--seed", str(args.seed)]
     if args.threads:
         parts += ["--threads", str(args.threads)]
+    if args.weights:
+        parts += ["--weights", args.weights]
     return shlex.join(parts)
 
 
@@ -78,13 +82,14 @@ def run(args: argparse.Namespace) -> int:
 
         methods = list(ESTIMATORS) if args.methods == ["bicubic"] else args.methods
         path = run_kernel_bench(args.data, methods, Path(args.out), scale=args.scale, limit=args.limit,
-                                base_seed=args.seed, command=_command(args) + " --kernels", progress=not args.quiet)
+                                base_seed=args.seed, weights=args.weights, command=_command(args) + " --kernels", progress=not args.quiet)
         print(f"wrote {path}")
         return 0
     opts = BenchOptions(
         data=args.data, methods=args.methods, out=Path(args.out), scale=args.scale, limit=args.limit,
         cache=Path(args.cache) if args.cache else None, crops=args.crops, metrics=args.metrics,
         force=args.force, progress=not args.quiet, seed=args.seed, command=_command(args),
+        method_kwargs={m: {"weights": args.weights} for m in args.methods if args.weights and m.startswith("ssr-")},
     )
     cells = run_bench(opts)
     print(f"wrote {Path(args.out) / 'results.md'} ({len(cells)} dataset x method cells), "

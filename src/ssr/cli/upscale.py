@@ -16,7 +16,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Super-resolve photos whose blur is unknown and varies across the picture. With diffusion "
                     "weights in the pipeline, SVKR's result is refined by the AMF-conditioned diffusion stage "
                     "(the default); --no-diffusion keeps SVKR alone.")
-    p.add_argument("inputs", nargs="+", help="image files and/or folders")
+    p.add_argument("inputs", nargs="*", help="image files and/or folders")
+    p.add_argument("--sample", action="store_true",
+                   help="upscale the low-resolution sample shipped with SSR (128x96, blur varying with depth)")
     p.add_argument("-o", "--output", required=True,
                    help="output file (one input) or folder (outputs keep the input names, as PNG unless --ext)")
     p.add_argument("--scale", type=int, default=4, choices=(2, 3, 4), help="output scale (default 4)")
@@ -46,6 +48,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _plan(args: argparse.Namespace) -> list[tuple[Path, Path]]:
+    if args.sample == bool(args.inputs):
+        raise SSRError("give image files/folders or --sample (not both)")
+    if args.sample:
+        from ..assets import sample_lr_path
+
+        args.inputs = [str(sample_lr_path())]
     files = list_images(args.inputs)
     out = Path(args.output)
     ext = args.ext if args.ext.startswith(".") else "." + args.ext

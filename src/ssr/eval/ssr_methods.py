@@ -11,6 +11,7 @@ Native scale x4; x2 and x3 are the x4 result shrunk with area averaging (as ``ss
 """
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import torch
@@ -45,6 +46,16 @@ class SVKRUpscaler:
             dk = SSRModel.from_pretrained(folder, device=pipe.device)
             self.svkr = SVKR(dk, pipe.svkr.nonblind, pipe.svkr.depth, rounds=1)
         self.device = str(pipe.device)
+        # stored cells are reused only for the same weights (a new training run recomputes them)
+        root = Path(weights or DEFAULT_DIR)
+        parts = [root / "svkr" / ("dkenet" if use_depth else "dkenet_nodepth"), root / "svkr" / "nonblind"]
+        if use_depth or rounds > 1:
+            parts.append(root / "depth")
+        digest = hashlib.sha1()
+        for folder in parts:
+            w = folder / "model.safetensors"
+            digest.update(w.read_bytes() if w.is_file() else str(folder).encode())
+        self.signature = f"{name}-T{rounds if use_depth else 1}-{digest.hexdigest()[:12]}"
 
     @torch.no_grad()
     def __call__(self, lr: torch.Tensor, scale: int) -> torch.Tensor:

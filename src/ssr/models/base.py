@@ -19,6 +19,9 @@ from ..errors import SSRError
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 MODEL_REGISTRY: dict[str, type["SSRModel"]] = {}
+#: modules that define the project's models, imported on demand by ``from_pretrained``
+MODEL_MODULES = ("ssr.models.dkenet", "ssr.models.nonblind", "ssr.models.amf", "ssr.models.denoiser",
+                 "ssr.depth.builtin")
 
 
 def register_model(cls: type["SSRModel"]) -> type["SSRModel"]:
@@ -79,6 +82,14 @@ class SSRModel(nn.Module):
         except json.JSONDecodeError as exc:
             raise SSRError(f"corrupt {cfg_path}: {exc}") from None
         name = meta.get("class")
+        if name not in MODEL_REGISTRY:
+            import importlib
+
+            for module in MODEL_MODULES:
+                try:
+                    importlib.import_module(module)
+                except ImportError:  # an optional dependency (diffusers) is missing
+                    pass
         klass = MODEL_REGISTRY.get(name)
         if klass is None:
             raise SSRError(f"{folder} holds an unknown model class {name!r}")

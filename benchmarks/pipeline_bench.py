@@ -1,0 +1,131 @@
+"""SSRPipeline speed, tiling agreement and peak memory (a benchmark, not a test).
+
+Prints three markdown tables for the given pipeline folder (default: the shipped weights):
+
+1. seconds for a 128x128 -> 512x512 upscale (median of ``--runs``): SVKR alone (T = 3) and,
+   when the pipeline has a diffusion stage, the full pipeline at its default settings;
+2. tiled vs untiled agreement (PSNR between the two outputs) on a 256x256 input in
+   no-diffusion mode, for LR tiles of 64 and 128 pixels with the default 32-pixel overlap;
+3. peak resident memory of a fresh process that upscales a 1024x1024 input x4 with the
+   default tile (256), measured with ``resource.getrusage`` (``ru_maxrss``, whole process,
+   Python and torch included), for SVKR alone and for the full pipeline.
+
+    python benchmarks/pipeline_bench.py [--threads 2] [--runs 3] [--weights DIR] [--skip-memory]
+
+Inputs are a natural-looking synthetic picture (the shipped sample, degraded x4 and tiled to
+the size needed) so the numbers do not depend on any dataset.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+import torch
+
+MEMORY_CHILD = r"""
+import json, resource, sys, time, torch
+torch.set_num_threads(int(sys.argv[1]))
+from ssr.pipeline import SSRPipeline
+weights = sys.argv[2] or None
+diffusion = sys.argv[3] == "1"
+pipe = SSRPipeline.from_pretrained(weights, device="cpu", load_diffusion=diffusion)
+g = torch.Generator().manual_seed(0)
+lr = torch.nn.functional.interpolate(torch.rand(1, 3, 64, 64, generator=g), size=(1024, 1024), mode="bicubic").clamp(0, 1)
+lr = (lr + 0.05 * torch.rand(1, 3, 1024, 1024, generator=g)).clamp(0, 1)
+t = time.perf_counter()
+out = pipe(lr, tile=256, diffusion=diffusion and pipe.has_diffusion)
+dt = time.perf_counter() - t
+print(json.dumps({"seconds": dt, "shape": list(out.image.shape),
+                  "peak_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def test_input(size: int) -> torch.Tensor:
+    """The shipped LR sample (128 x 96), mirror-extended to ``1 x 3 x size x size``."""
+    import numpy as np
+
+    from ssr.assets import sample_lr_path
+    from ssr.io import load_rgb
+
+    a = load_rgb(sample_lr_path()).numpy()
+    a = np.pad(a, ((0, 0), (0, max(0, size - a.shape[1])), (0, max(0, size - a.shape[2]))), mode="symmetric")
+    return torch.from_numpy(np.ascontiguousarray(a[:, :size, :size]))[None]
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    mse = torch.mean((a.double() - b.double()) ** 2).item()
+    return float("inf") if mse == 0 else 10 * torch.log10(torch.tensor(1.0 / mse)).item()
+
+
+def median_time(fn, runs: int) -> float:
+    fn()
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return statistics.median(times)
+
+
+def cpu_name() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--weights", help="pipeline folder (default: shipped)")
+    ap.add_argument("--skip-memory", action="store_true")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    from ssr.pipeline import SSRPipeline
+
+    pipe = SSRPipeline.from_pretrained(args.weights, device="cpu")
+    print(f"machine: {cpu_name()}, {args.threads} thread(s), torch {torch.__version__}\n")
+
+    lr = test_input(128)
+    print("| 128x128 -> 512x512 | seconds (median of %d) |" % args.runs)
+    print("|---|---:|")
+    print(f"| SVKR, T = 3 (no diffusion) | {median_time(lambda: pipe(lr, diffusion=False), args.runs):.2f} |")
+    if pipe.has_diffusion:
+        print(f"| full pipeline (SVKR + {10}-step diffusion) | {median_time(lambda: pipe(lr), args.runs):.2f} |")
+    else:
+        print("| full pipeline | n/a (no diffusion weights in the pipeline) |")
+
+    lr = test_input(256)
+    full = pipe(lr, tile=None, diffusion=False).image
+    print("\n| 256x256 input, no diffusion | PSNR tiled vs untiled (dB) | max abs diff |")
+    print("|---|---:|---:|")
+    for tile in (64, 128):
+        out = pipe(lr, tile=tile, tile_overlap=32, diffusion=False).image
+        print(f"| LR tile {tile}, overlap 32 | {psnr(out, full):.2f} | {(out - full).abs().max().item():.4f} |")
+
+    if args.skip_memory:
+        return
+    print("\n| 1024x1024 -> 4096x4096, tile 256 | peak RSS (MiB) | seconds |")
+    print("|---|---:|---:|")
+    modes = [("SVKR alone", "0")] + ([("full pipeline", "1")] if pipe.has_diffusion else [])
+    for label, flag in modes:
+        res = subprocess.run([sys.executable, "-c", MEMORY_CHILD, str(args.threads), args.weights or "", flag],
+                             capture_output=True, text=True)
+        if res.returncode != 0:
+            print(f"| {label} | failed: {res.stderr.strip().splitlines()[-1] if res.stderr.strip() else res.returncode} | |")
+            continue
+        r = json.loads(res.stdout.strip().splitlines()[-1])
+        print(f"| {label} | {r['peak_mib']:.0f} | {r['seconds']:.1f} |")
+
+
+if __name__ == "__main__":
+    main()

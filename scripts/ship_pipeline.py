@@ -1,0 +1,75 @@
+"""Assemble trained stage outputs into a pipeline folder (by default the shipped weights).
+
+    python scripts/ship_pipeline.py --dkenet runs/dkenet_cpu/final --nonblind runs/nonblind_cpu/final \
+        [--dkenet-nodepth runs/dkenet_nodepth_cpu/final] [--depth runs/depth_cpu/final] \
+        [--diffusion runs/amf_cpu/final] [--out src/ssr/weights]
+
+Each input is a folder written by ``ssr train`` (``config.json`` + ``model.safetensors``). The
+training metadata each stage stored (data, steps, command) travels inside its ``config.json``,
+so the model card can be written from the shipped files alone. Without ``--depth`` the depth
+network already in ``--out`` (or the package's) is kept.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+from ssr.depth import get_depth_estimator
+from ssr.models.base import SSRModel
+from ssr.pipeline import DEFAULT_DIR, SSRPipeline
+from ssr.svkr import SVKR
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dkenet", required=True)
+    ap.add_argument("--nonblind", required=True)
+    ap.add_argument("--dkenet-nodepth", help="the DKENet trained without depth (the no-depth ablation of ssr bench)")
+    ap.add_argument("--depth", help="a trained built-in depth network folder (default: keep the current one)")
+    ap.add_argument("--diffusion", help="a trained diffusion stage folder (ssr train amf ... /final)")
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--momentum", type=float, default=0.9)
+    ap.add_argument("--out", default=str(DEFAULT_DIR))
+    args = ap.parse_args(argv)
+
+    out = Path(args.out)
+    depth_dir = Path(args.depth) if args.depth else (out / "depth" if (out / "depth" / "config.json").is_file()
+                                                      else DEFAULT_DIR / "depth")
+    staging = out.with_name(out.name + ".tmp")
+    if staging.exists():
+        shutil.rmtree(staging)
+    # depth first: keep its model card next to the weights
+    shutil.copytree(depth_dir, staging / "depth")
+    card = out / "depth" / "MODEL_CARD.md"
+    if card.is_file() and not (staging / "depth" / "MODEL_CARD.md").is_file():
+        shutil.copy2(card, staging / "depth" / "MODEL_CARD.md")
+    svkr = SVKR(SSRModel.from_pretrained(args.dkenet, device="cpu"), SSRModel.from_pretrained(args.nonblind, device="cpu"),
+                get_depth_estimator(str(staging / "depth"), device="cpu"), rounds=args.rounds, momentum=args.momentum)
+    diffusion = SSRModel.from_pretrained(args.diffusion, device="cpu") if args.diffusion else None
+    pipe = SSRPipeline(svkr, depth_spec="builtin", diffusion=diffusion)
+    # the depth folder is already in place; save the rest around it
+    pipe.depth_spec = "as-shipped"  # the depth folder is already in place: do not rewrite it
+    pipe.save_pretrained(staging)
+    if args.dkenet_nodepth:
+        nodepth = SSRModel.from_pretrained(args.dkenet_nodepth, device="cpu")
+        nodepth.save_pretrained(staging / "svkr" / "dkenet_nodepth", extra=getattr(nodepth, "pretrained_extra", None))
+    meta = json.loads((staging / "pipeline.json").read_text())
+    meta["depth"] = "builtin"
+    (staging / "pipeline.json").write_text(json.dumps(meta, indent=2) + "\n")
+    for name in ("MODEL_CARD.md",):
+        if (out / name).is_file():
+            shutil.copy2(out / name, staging / name)
+    if out.exists():
+        shutil.rmtree(out)
+    staging.rename(out)
+    for p in sorted(out.rglob("*")):
+        if p.is_file():
+            print(f"{p.stat().st_size / 2**20:7.2f} MiB  {p.relative_to(out)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
