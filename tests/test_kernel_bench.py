@@ -37,3 +37,16 @@ def test_kernel_bench_scores_estimators(tmp_path):
     assert "LR re-synthesis PSNR" in md.read_text()
     with pytest.raises(SSRError, match="unknown kernel estimator"):
         run_kernel_bench([str(data)], ["nope"], tmp_path / "o2", weights=str(pipe))
+
+
+def test_kernel_width_is_the_gaussian_sigma():
+    from ssr.degradation.kernels import isotropic_gaussian
+    from ssr.eval.kernel_bench import kernel_width
+
+    sig = torch.tensor([0.8, 1.5, 2.5])
+    field = isotropic_gaussian(sig, k=41).reshape(1, 3, 41 * 41).permute(0, 2, 1).reshape(1, 41 * 41, 1, 3)
+    w = kernel_width(field)[0, 0]
+    assert torch.allclose(w, sig, atol=0.02), w
+    # shifting a kernel does not change its width
+    shifted = torch.roll(field.reshape(1, 41, 41, 1, 3), 2, dims=2).reshape(1, 41 * 41, 1, 3)
+    assert torch.allclose(kernel_width(shifted), w, atol=1e-4)

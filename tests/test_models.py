@@ -20,12 +20,33 @@ def test_blocks_shapes_and_identity_init():
         MAConv(15, 8)
 
 
-def test_dkenet_outputs_normalised_kernels():
-    net = DKENet(channels=8, depth_channels=4, kernel_size=13).eval()
+@pytest.mark.parametrize("head", ["taps", "atoms"])
+def test_dkenet_outputs_normalised_kernels(head):
+    net = DKENet(channels=8, depth_channels=4, kernel_size=13, head=head, atoms=16).eval()
     lr = torch.rand(2, 3, 11, 14)
     k = net(lr, torch.rand(2, 1, 44, 56))  # depth at HR size is resized
     assert k.shape == (2, 169, 11, 14)
     assert torch.all(k >= 0) and torch.allclose(k.sum(1), torch.ones(2, 11, 14), atol=1e-5)
+
+
+def test_dkenet_atom_bank_spans_narrow_to_wide_kernels(tmp_path):
+    from ssr.eval.kernel_bench import kernel_width
+    from ssr.models.dkenet import atom_bank
+
+    bank = atom_bank(64, 21, 4)
+    assert bank.shape == (64, 441) and torch.allclose(bank.sum(1), torch.ones(64), atol=1e-5)
+    w = kernel_width(bank.T.reshape(1, 441, 1, 64))[0, 0]
+    assert w.min() < 0.6 and w.max() > 2.5  # (x4 kernels sit half a pixel off the taps: 0.5 px at least)
+    net = DKENet(channels=8, depth_channels=4, head="atoms", atoms=64)
+    assert torch.allclose(net.atom_kernels, bank, atol=1e-6)
+    with pytest.raises(ValueError, match="head"):
+        DKENet(channels=8, head="gaussian")
+    # the prototypes are weights: they travel with save/load
+    with torch.no_grad():
+        net.atom_logits.add_(torch.randn_like(net.atom_logits))
+    net.save_pretrained(tmp_path / "dk")
+    again = SSRModel.from_pretrained(tmp_path / "dk")
+    assert torch.equal(again.atom_kernels, net.atom_kernels)
 
 
 def test_dkenet_depth_matters_only_when_used():
@@ -96,3 +117,16 @@ def test_depth_bin_context_shares_information_within_a_depth_layer():
     delta[0, 0] = 0
     assert delta[:, 1:4].mean() > 10 * delta[:, 4:].mean()  # reaches its own layer far more than the other
     assert torch.equal(DepthBinContext(4)(f2, depth), f2)  # zero-initialised: identity
+
+
+def test_from_pretrained_finds_a_class_whose_module_was_not_imported(tmp_path):
+    """A folder alone says what it holds: loading the shipped depth network through the base
+    class must not depend on ssr.depth having been imported first."""
+    import subprocess
+    import sys
+
+    code = ("from ssr.models.base import SSRModel; from ssr.pipeline import DEFAULT_DIR; "
+            "m = SSRModel.from_pretrained(DEFAULT_DIR / 'depth'); print(type(m).__name__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "DepthNet"

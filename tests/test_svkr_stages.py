@@ -29,10 +29,24 @@ def test_nonblind_dkenet_and_joint_stages(tmp_path):
     basis = nb.pca_basis
     assert torch.allclose(basis @ basis.T, torch.eye(basis.shape[0]), atol=1e-4)
     dk_dir = _train("dkenet", tmp_path, data)
-    assert isinstance(SSRModel.from_pretrained(dk_dir), DKENet)
+    dk = SSRModel.from_pretrained(dk_dir)
+    assert isinstance(dk, DKENet) and dk.config["head"] == "atoms" and dk.config["detail"]
+    log = (tmp_path / "dkenet" / "log.csv").read_text().splitlines()
+    assert "shape_l1" in log[0] and len(log) > 1  # the kernel-shape loss is logged
     assert (tmp_path / "dkenet" / "depth_cache.pt").is_file()
     joint = _train("svkr", tmp_path, data, init_dkenet=str(dk_dir), init_nonblind=str(nb_dir))
     dk2 = SSRModel.from_pretrained(joint / "dkenet")
     nb2 = SSRModel.from_pretrained(joint / "nonblind")
     assert dk2.config == SSRModel.from_pretrained(dk_dir).config
     assert torch.equal(nb2.pca_basis, nb.pca_basis)  # the PCA travels through fine-tuning
+
+
+def test_kernel_shape_descriptor():
+    from ssr.degradation.kernels import anisotropic_gaussian
+    from ssr.train.svkr_stages import kernel_shape
+
+    k = anisotropic_gaussian(torch.tensor([2.0, 1.0]), torch.tensor([1.0, 1.0]), torch.tensor([0.0, 0.0]), k=21)
+    s = kernel_shape(k.T.reshape(1, 441, 1, 2))[0, :, 0]  # 3 x 2
+    assert torch.allclose(s[0], torch.tensor([1.0, 1.0]), atol=0.02)  # rows: sigma2 = 1 for both
+    assert torch.allclose(s[1], torch.tensor([2.0, 1.0]), atol=0.02)  # columns: sigma1 along theta = 0
+    assert torch.allclose(s[2], torch.zeros(2), atol=1e-3)

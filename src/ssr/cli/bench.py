@@ -54,13 +54,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def _command(args: argparse.Namespace) -> str:
     """The invocation, with every option resolved (recorded in results.md)."""
-    parts = ["ssr", "bench", "--data", *args.data, "--methods", *args.methods, "--out", args.out,
-             "--scale", str(args.scale)]
+    methods = [] if args.kernels and args.methods == ["bicubic"] else ["--methods", *args.methods]
+    parts = ["ssr", "bench", "--data", *args.data, *methods, "--out", args.out, "--scale", str(args.scale)]
     if args.limit is not None:
         parts += ["--limit", str(args.limit)]
     if args.cache:
         parts += ["--cache", args.cache]
-    parts += ["--crops", str(args.crops), "--metrics", *args.metrics]
+    if not args.kernels:
+        parts += ["--crops", str(args.crops), "--metrics", *args.metrics]
     if args.seed != DEFAULT_SEED:
         parts += ["--seed", str(args.seed)]
     if args.threads:

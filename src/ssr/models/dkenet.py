@@ -19,11 +19,20 @@ degradation engine's kernel fields (so it plugs into :func:`ssr.degradation.appl
 The kernels live on the LR grid, which is what the field describes, so no upscale layer is
 needed at any scale.
 
+Output head (``head``): ``"taps"`` is the paper's softmax over the ``k*k`` taps of every pixel;
+``"atoms"`` predicts a softmax over ``atoms`` learnable prototype kernels (each itself a softmax
+over the taps, initialised as a bank of isotropic, anisotropic and disc kernels of widths 0.25-4.5
+px) and mixes them: ``K(x) = sum_p w_p(x) A_p``. The mixture is a valid kernel by construction and
+lives in a low-dimensional, well-conditioned space, so it learns blur *widths* from far fewer
+steps than 441 free logits per pixel, which on our CPU budgets collapse to a near-constant width.
+
 ``use_depth=False`` builds the same network with a constant depth input: the "DKENet without
 depth" ablation (the SFT layers reduce to learned per-channel affines and the context layer to
 a global average).
 """
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -65,18 +74,26 @@ class DKENet(SSRModel):
         depth_channels: depth-branch width.
         use_depth: ``False`` for the no-depth ablation.
         context_bins: soft depth bins of the image-wide context layer (0: no such layer).
+        head: ``"taps"`` (softmax over the taps) or ``"atoms"`` (mixture of prototype kernels).
+        atoms: number of prototype kernels of the ``"atoms"`` head.
+        detail: also feed :func:`detail_features` (band-pass luma at two scales and their local
+            energy ratio, a contrast-invariant sharpness cue) to the first layer.
     """
 
     def __init__(self, scale: int = 4, kernel_size: int = 21, channels: int = 64, depth_channels: int = 16,
-                 use_depth: bool = True, context_bins: int = 8):
+                 use_depth: bool = True, context_bins: int = 8, head: str = "taps", atoms: int = 64,
+                 detail: bool = False):
         super().__init__(scale=scale, kernel_size=kernel_size, channels=channels, depth_channels=depth_channels,
-                         use_depth=use_depth, context_bins=context_bins)
+                         use_depth=use_depth, context_bins=context_bins, head=head, atoms=atoms, detail=detail)
+        self.detail = detail
+        if head not in ("taps", "atoms"):
+            raise ValueError(f"head must be 'taps' or 'atoms', got {head!r}")
         c, dc = channels, depth_channels
         act = nn.LeakyReLU(0.1, inplace=True)
         self.kernel_size = kernel_size
         self.use_depth = use_depth
         self.depth_branch = _DepthBranch(dc)
-        self.head = nn.Conv2d(3, c, 3, padding=1)
+        self.head = nn.Conv2d(6 if detail else 3, c, 3, padding=1)
         self.da1 = DABlock(c, dc)
         self.down = nn.Sequential(nn.Conv2d(c, c, 3, stride=2, padding=1), act)
         self.da2 = DABlock(c, dc)
@@ -84,7 +101,17 @@ class DKENet(SSRModel):
         self.up = nn.Sequential(nn.Conv2d(c, c * 4, 3, padding=1), nn.PixelShuffle(2), act)
         self.da3 = DABlock(c, dc)
         self.sft = SFT(c, dc)
-        self.tail = nn.Sequential(nn.Conv2d(c, c, 3, padding=1), act, nn.Conv2d(c, kernel_size * kernel_size, 1))
+        self.head_kind = head
+        out = kernel_size * kernel_size if head == "taps" else atoms
+        self.tail = nn.Sequential(nn.Conv2d(c, c, 3, padding=1), act, nn.Conv2d(c, out, 1))
+        if head == "atoms":
+            bank = atom_bank(atoms, kernel_size, scale)
+            self.atom_logits = nn.Parameter(bank.clamp_min(1e-8).log())
+
+    @property
+    def atom_kernels(self) -> torch.Tensor:
+        """``atoms x k*k`` prototype kernels of the ``"atoms"`` head."""
+        return torch.softmax(self.atom_logits.float(), dim=1)
 
     def forward(self, lr: torch.Tensor, depth: torch.Tensor | None = None) -> torch.Tensor:
         """Estimate kernels.
@@ -103,7 +130,8 @@ class DKENet(SSRModel):
             depth = F.interpolate(depth, size=(h, w), mode="area" if depth.shape[-1] >= w else "bilinear")
         centred = depth * 2 - 1
         d0, d_half, d1 = self.depth_branch(centred)
-        x = self.head(lr * 2 - 1)
+        x = lr * 2 - 1
+        x = self.head(torch.cat([x, detail_features(lr)], 1) if self.detail else x)
         x1 = self.da1(x, d0)
         x2 = self.da2(self.down(x1), d_half)
         if self.context is not None:
@@ -111,4 +139,41 @@ class DKENet(SSRModel):
         x3 = self.up(x2)[..., :h, :w] + x1
         x3 = self.da3(x3, d1)
         logits = self.tail(self.sft(x3, d1))
-        return torch.softmax(logits.float(), dim=1).to(lr.dtype)
+        weights = torch.softmax(logits.float(), dim=1)
+        if self.head_kind == "taps":
+            return weights.to(lr.dtype)
+        return torch.einsum("bphw,pk->bkhw", weights, self.atom_kernels).to(lr.dtype)
+
+
+def detail_features(lr: torch.Tensor) -> torch.Tensor:
+    """Blur cues of an LR batch ``B x 3 x h x w`` -> ``B x 3 x h x w``: the luma minus its 3x3
+    and 7x7 box means (x8), and the ratio of their local (5x5) mean absolute values. Sharp
+    pictures keep energy in the finest band (ratio near 1), blurry ones lose it (ratio near 0),
+    whatever the local contrast; plain convolutions on intensities learn this only slowly."""
+    y = (0.299 * lr[:, 0:1] + 0.587 * lr[:, 1:2] + 0.114 * lr[:, 2:3]).float()
+
+    def box(x, r):
+        return F.avg_pool2d(F.pad(x, (r, r, r, r), mode="replicate"), 2 * r + 1, stride=1)
+
+    hp1, hp2 = y - box(y, 1), y - box(y, 3)
+    ratio = box(hp1.abs(), 2) / (box(hp2.abs(), 2) + 0.01)
+    return torch.cat([hp1 * 8, hp2 * 8, ratio], 1).to(lr.dtype)
+
+
+def atom_bank(n: int, k: int, scale: int) -> torch.Tensor:
+    """``n x k*k`` initial prototype kernels: isotropic and anisotropic Gaussians and discs on
+    log-spaced widths (0.25-4.5 HR px), in the degradation engine's centring convention."""
+    from ..degradation.kernels import anisotropic_gaussian, center_shift, defocus_disc
+
+    shift = center_shift(scale)
+    per_width = 8  # 1 isotropic + 4 orientations at ratio 0.5 + 2 at ratio 0.25 + 1 disc
+    widths = torch.logspace(math.log10(0.25), math.log10(4.5), max(1, -(-n // per_width)))
+    kernels = []
+    for w in widths:
+        kernels.append(anisotropic_gaussian(w, w, torch.tensor(0.0), k=k, shift=shift))
+        for i in range(4):
+            kernels.append(anisotropic_gaussian(w, 0.5 * w, torch.tensor(i * math.pi / 4), k=k, shift=shift))
+        for i in range(2):
+            kernels.append(anisotropic_gaussian(w, 0.25 * w, torch.tensor(i * math.pi / 2), k=k, shift=shift))
+        kernels.append(defocus_disc(1.2 * w, k=k, shift=shift))
+    return torch.stack([kk.reshape(-1) for kk in kernels])[:n]
