@@ -13,24 +13,13 @@ import argparse
 import json
 import platform
 import resource
-import statistics
 import subprocess
 import sys
 import time
 
 import torch
 
-
-def _median_time(fn, runs: int, sync=lambda: None) -> float:
-    fn()
-    sync()
-    times = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+from timing import median_time
 
 
 def speed(runs: int, device: str) -> list[tuple[str, float]]:
@@ -46,17 +35,17 @@ def speed(runs: int, device: str) -> list[tuple[str, float]]:
     fld, _ = depth_informed_field(depth_lr, g, FieldConfig(), 4)
     rows = [
         ("depth-informed 21x21 field, generate (128x128 kernels)",
-         _median_time(lambda: depth_informed_field(depth_lr, g, FieldConfig(), 4), runs, sync)),
+         median_time(lambda: depth_informed_field(depth_lr, g, FieldConfig(), 4), runs, sync)),
         ("apply field + x4 sampling (512x512 -> 128x128)",
-         _median_time(lambda: apply_kernel_field(hr, fld, 4), runs, sync)),
+         median_time(lambda: apply_kernel_field(hr, fld, 4), runs, sync)),
     ]
     for preset in ("blur-only", "noise-jpeg"):
         pipe = DegradationPipeline(DegradationConfig.preset(preset, scale=4), device=device)
         rows.append((f"DegradationPipeline '{preset}' (depth, field, blur, noise/JPEG)",
-                     _median_time(lambda: pipe(hr, seed=1), runs, sync)))
+                     median_time(lambda: pipe(hr, seed=1), runs, sync)))
     pipe = DegradationPipeline(DegradationConfig.preset("noise-jpeg", field=FieldConfig(motion_prob=1.0)), device=device)
     rows.append(("DegradationPipeline 'noise-jpeg' + camera shake (FFT composition)",
-                 _median_time(lambda: pipe(hr, seed=1), max(3, runs // 3), sync)))
+                 median_time(lambda: pipe(hr, seed=1), max(3, runs // 3), sync)))
     return rows
 
 
