@@ -12,7 +12,6 @@ network already in ``--out`` (or the package's) is kept.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 from pathlib import Path
@@ -41,27 +40,19 @@ def main(argv=None) -> int:
     staging = out.with_name(out.name + ".tmp")
     if staging.exists():
         shutil.rmtree(staging)
-    # depth first: keep its model card next to the weights
-    shutil.copytree(depth_dir, staging / "depth")
-    card = out / "depth" / "MODEL_CARD.md"
-    if card.is_file() and not (staging / "depth" / "MODEL_CARD.md").is_file():
-        shutil.copy2(card, staging / "depth" / "MODEL_CARD.md")
+    depth = get_depth_estimator(str(depth_dir), device="cpu")
     svkr = SVKR(SSRModel.from_pretrained(args.dkenet, device="cpu"), SSRModel.from_pretrained(args.nonblind, device="cpu"),
-                get_depth_estimator(str(staging / "depth"), device="cpu"), rounds=args.rounds, momentum=args.momentum)
+                depth, rounds=args.rounds, momentum=args.momentum)
     diffusion = SSRModel.from_pretrained(args.diffusion, device="cpu") if args.diffusion else None
-    pipe = SSRPipeline(svkr, depth_spec="builtin", diffusion=diffusion)
-    # the depth folder is already in place; save the rest around it
-    pipe.depth_spec = "as-shipped"  # the depth folder is already in place: do not rewrite it
-    pipe.save_pretrained(staging)
+    SSRPipeline(svkr, depth_spec="builtin", diffusion=diffusion).save_pretrained(staging)
     if args.dkenet_nodepth:
         nodepth = SSRModel.from_pretrained(args.dkenet_nodepth, device="cpu")
         nodepth.save_pretrained(staging / "svkr" / "dkenet_nodepth", extra=getattr(nodepth, "pretrained_extra", None))
-    meta = json.loads((staging / "pipeline.json").read_text())
-    meta["depth"] = "builtin"
-    (staging / "pipeline.json").write_text(json.dumps(meta, indent=2) + "\n")
-    for name in ("MODEL_CARD.md",):
-        if (out / name).is_file():
-            shutil.copy2(out / name, staging / name)
+    # model cards stay with the weights they describe (the depth card may come with --depth)
+    for card, dst in ((depth_dir / "MODEL_CARD.md", "depth"), (out / "depth" / "MODEL_CARD.md", "depth"),
+                      (out / "MODEL_CARD.md", ".")):
+        if card.is_file() and not (staging / dst / card.name).exists():
+            shutil.copy2(card, staging / dst / card.name)
     if out.exists():
         shutil.rmtree(out)
     staging.rename(out)

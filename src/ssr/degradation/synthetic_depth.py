@@ -75,7 +75,7 @@ def random_depth(
 
 
 def to_resolution(depth: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Resize a ``B x 1 x H x W`` depth map (area when shrinking, bilinear otherwise)."""
+    """Resize a ``B x C x H x W`` map (depth, codes, images): area when shrinking, bilinear otherwise."""
     if tuple(depth.shape[-2:]) == tuple(size):
         return depth
     if size[0] <= depth.shape[-2] and size[1] <= depth.shape[-1]:

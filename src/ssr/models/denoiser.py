@@ -49,6 +49,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..degradation.synthetic_depth import to_resolution
 from ..errors import SSRError
 from .amf import AMF, unet_residual_layout
 from .base import SSRModel, register_model
@@ -63,15 +64,6 @@ _SCHEDULE_KEYS = ("num_train_timesteps", "beta_schedule", "beta_start", "beta_en
                   "trained_betas", "rescale_betas_zero_snr")
 DEFAULT_PIXEL_UNET = {"block_out_channels": [64, 128, 128], "layers_per_block": 1, "norm_num_groups": 16,
                       "norm": "channel"}
-
-
-def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Area resampling when shrinking, bilinear when enlarging (``B x C x H x W``)."""
-    if tuple(x.shape[-2:]) == tuple(size):
-        return x
-    if size[0] <= x.shape[-2] and size[1] <= x.shape[-1]:
-        return F.interpolate(x, size=size, mode="area")
-    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
 
 
 class ChannelNorm(nn.Module):
@@ -385,12 +377,12 @@ class SSRDiffusion(SSRModel):
             self._need_base()
             with torch.no_grad():
                 z_sr = self._vae_encode(sr)
-            lr_in = torch.cat([z_sr, resize(lr, work) * 2 - 1], 1)
+            lr_in = torch.cat([z_sr, to_resolution(lr, work) * 2 - 1], 1)
             direct = None
             dim = int(self.config["base_info"]["cross_attention_dim"])
             ctx = self._context if self._context is not None else lr.new_zeros(1, 1, dim)
             context = ctx.to(lr.dtype).expand(lr.shape[0], -1, -1)
-        down, mid = self.amf(lr_in, resize(codes, work), resize(depth, work))
+        down, mid = self.amf(lr_in, to_resolution(codes, work), to_resolution(depth, work))
         return Conditioning(down=down, mid=mid, direct=direct, context=context, sr=sr)
 
     def denoise(self, x_t: torch.Tensor, t: torch.Tensor | float, cond: Conditioning) -> torch.Tensor:
