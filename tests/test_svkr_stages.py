@@ -50,3 +50,28 @@ def test_kernel_shape_descriptor():
     assert torch.allclose(s[0], torch.tensor([1.0, 1.0]), atol=0.02)  # rows: sigma2 = 1 for both
     assert torch.allclose(s[1], torch.tensor([2.0, 1.0]), atol=0.02)  # columns: sigma1 along theta = 0
     assert torch.allclose(s[2], torch.zeros(2), atol=1e-3)
+
+
+def test_data_workers_draw_the_same_batches(tmp_path):
+    """Batches drawn by forked CPU workers (codes computed there) train exactly the weights the
+    in-process path trains."""
+    data = image_folder(tmp_path / "data", n=3, size=(48, 64))
+    a = SSRModel.from_pretrained(_train("nonblind", tmp_path / "a", data))
+    b = SSRModel.from_pretrained(_train("nonblind", tmp_path / "b", data, data_workers=2))
+    for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert torch.allclose(x, y, atol=1e-6), name
+
+
+def test_time_budget_ends_the_run_and_exports(tmp_path):
+    import time
+
+    data = image_folder(tmp_path / "data", n=3, size=(48, 64))
+    t = time.time()
+    out = _train("dkenet", tmp_path, data, steps=10**6, time_budget_s=6, eval_every=0, save_every=10**6,
+                 data_workers=1)
+    assert time.time() - t < 60
+    dk = SSRModel.from_pretrained(out)
+    steps = dk.pretrained_extra["steps"]
+    assert 20 <= steps < 10**6  # stopped by the clock, after the planning window
+    cfg = (tmp_path / "dkenet" / "config.yaml").read_text()
+    assert "time_budget_s: 6" in cfg

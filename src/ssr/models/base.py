@@ -33,6 +33,10 @@ def register_model(cls: type["SSRModel"]) -> type["SSRModel"]:
 class SSRModel(nn.Module):
     """Base class: keeps the constructor arguments in ``self.config``."""
 
+    #: dtype of the floating-point tensors in ``model.safetensors`` (``None``: as trained); the
+    #: weights are cast back to the module's dtype on loading
+    storage_dtype: torch.dtype | None = None
+
     def __init__(self, **config: Any) -> None:
         super().__init__()
         self.config = dict(config)
@@ -57,7 +61,9 @@ class SSRModel(nn.Module):
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         sd = state_dict if state_dict is not None else self.state_dict()
-        sd = {k: v.detach().to("cpu").contiguous().clone() for k, v in sd.items()}
+        dt = self.storage_dtype
+        sd = {k: v.detach().to("cpu", dtype=dt if dt is not None and v.is_floating_point() else v.dtype).contiguous().clone()
+              for k, v in sd.items()}
         tmp = folder / f".{WEIGHTS_NAME}.tmp"
         save_file(sd, str(tmp), metadata={"class": type(self).__name__})
         os.replace(tmp, folder / WEIGHTS_NAME)

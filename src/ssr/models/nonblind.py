@@ -71,9 +71,7 @@ class NonBlindSR(SSRModel):
 
     def kernel_codes(self, kernels: torch.Tensor) -> torch.Tensor:
         """Project a field ``B x k*k x h x w`` to standardised codes ``B x n x h x w``."""
-        centred = kernels - self.pca_mean.view(1, -1, 1, 1).to(kernels.dtype)
-        codes = torch.einsum("bkhw,nk->bnhw", centred, self.pca_basis.to(kernels.dtype))
-        return codes / self.code_scale.view(1, -1, 1, 1).to(kernels.dtype)
+        return project_codes(kernels, self.pca_mean, self.pca_basis, self.code_scale)
 
     def forward(self, lr: torch.Tensor, kernels: torch.Tensor | None = None, codes: torch.Tensor | None = None) -> torch.Tensor:
         """``lr: B x 3 x h x w`` in [0, 1] and kernels ``B x k*k x h x w`` (or precomputed ``codes``)
@@ -87,3 +85,11 @@ class NonBlindSR(SSRModel):
             feat = rrdb(sft(feat, cond))
         feat = self.body_tail(feat) + x
         return bicubic_up(lr, self.scale) + self.out(self.up(feat))
+
+
+def project_codes(kernels: torch.Tensor, mean: torch.Tensor, basis: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """Standardised PCA codes ``B x n x h x w`` of a kernel field ``B x k*k x h x w`` (``mean: k*k``,
+    ``basis: n x k*k``, ``scale: n``)."""
+    centred = kernels - mean.view(1, -1, 1, 1).to(kernels.dtype)
+    codes = torch.einsum("bkhw,nk->bnhw", centred, basis.to(kernels.dtype))
+    return codes / scale.view(1, -1, 1, 1).to(kernels.dtype)

@@ -115,7 +115,11 @@ class AMFTrainer(_SRStage):
         return model
 
     def make_batch(self, indices, device):
-        b = self.degraded_batch(indices, device)
+        return self.finish_batch(self.degraded_batch(indices, device), device)
+
+    def finish_batch(self, b, device):
+        """The frozen SVKR turns each LR image into SR_T, kernel codes and depth (on the device)."""
+        b = super().finish_batch(b, device)
         out = self.svkr(b["lr"], rounds=int(self.cfg["svkr_rounds"]))
         return {"lr": b["lr"], "hr": b["hr"], "kernels": b["kernels"], "sr": out.sr, "codes": out.codes,
                 "depth": out.depth}

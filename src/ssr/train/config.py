@@ -17,6 +17,8 @@ Top-level keys common to every stage (defaults in :data:`COMMON_DEFAULTS`)::
     save_every: 500
     keep_checkpoints: 2
     init_from: null           # folder of weights to start from (e.g. the shipped ones)
+    data_workers: 0           # processes drawing batches on the CPU (stages with cpu_batch)
+    time_budget_s: 0          # fit the run into this many seconds (re-plans ``steps``); 0 = off
     model: {...}              # constructor arguments of the stage's model
     data: {...}               # stage specific
     loss: {...}               # stage specific
@@ -48,6 +50,8 @@ COMMON_DEFAULTS: dict[str, Any] = {
     "save_every": 500,
     "keep_checkpoints": 2,
     "init_from": None,
+    "data_workers": 0,
+    "time_budget_s": 0,
     "model": {},
     "data": {},
     "loss": {},

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 
 from ..models.base import SSRModel, register_model
 from ..models.dkenet import DKENet
-from ..models.nonblind import NonBlindSR, bicubic_up
+from ..models.nonblind import NonBlindSR, bicubic_up, project_codes
 from .data import ImagePool, sample_generator
 from .degrade import DEFAULT_RECIPES, TrainingDegradation
 from .trainer import Trainer
@@ -107,15 +107,33 @@ class _SRStage(Trainer):
         depth = torch.stack([c[1] for c in crops]) if crops[0][1] is not None else None
         return hr, depth, gens
 
-    def degraded_batch(self, indices: list[int], device) -> dict[str, torch.Tensor]:
+    def degraded_batch(self, indices: list[int], device, degrade: TrainingDegradation | None = None
+                       ) -> dict[str, torch.Tensor]:
         """HR crops degraded on the fly; with image depths attached, the depth-informed recipes
         blur according to the image's own (estimated) depth, and ``depth_in`` is that depth
         perturbed as a depth estimated from an imperfect SR image would be."""
         hr, depth, gens = self.sample_hr(indices)
-        out = self.degrade(hr.to(device), gens, depth=None if depth is None else depth.to(device))
+        degrade = degrade or self.degrade
+        out = degrade(hr.to(device), gens, depth=None if depth is None else depth.to(device))
         batch = {"lr": out.lr, "hr": out.hr, "kernels": out.kernels, "depth": out.depth}
         jitter = float(self.cfg["data"].get("depth_jitter", 0.0))
         batch["depth_in"] = perturb_depth(out.depth, gens, jitter) if jitter > 0 else out.depth
+        return batch
+
+    def _cpu_degrade_pipe(self) -> TrainingDegradation:
+        if getattr(self, "_cpu_degrade", None) is None:
+            self._cpu_degrade = TrainingDegradation(self.cfg["data"]["degradations"], scale=self.scale, device="cpu")
+        return self._cpu_degrade
+
+    def cpu_batch(self, indices: list[int]) -> dict[str, torch.Tensor]:
+        """The degraded batch drawn on the CPU (in a data worker; see ``data_workers``)."""
+        b = self.degraded_batch(indices, "cpu", self._cpu_degrade_pipe())
+        b["kernels"] = b["kernels"].half()  # k*k channels: halve what crosses to the device
+        return b
+
+    def finish_batch(self, batch, device):
+        if batch.get("kernels") is not None and batch["kernels"].dtype == torch.float16:
+            batch["kernels"] = batch["kernels"].float()
         return batch
 
     def val_batch(self) -> dict[str, torch.Tensor]:
@@ -154,12 +172,25 @@ class NonBlindTrainer(_SRStage):
         self.pca_explained = ratio
         return model
 
+    def __init__(self, cfg, out_dir, device=None, resume=False):
+        super().__init__(cfg, out_dir, device=device, resume=resume)
+        # a CPU copy of the PCA basis, so data workers can send codes (10 channels) instead of
+        # kernel fields (k*k channels) to the training device
+        m = self.unwrapped
+        self._pca_cpu = [getattr(m, n).detach().cpu().clone() for n in ("pca_mean", "pca_basis", "code_scale")]
+
     def make_batch(self, indices, device):
         return self.degraded_batch(indices, device)
 
+    def cpu_batch(self, indices):
+        b = self.degraded_batch(indices, "cpu", self._cpu_degrade_pipe())
+        b["codes"] = project_codes(b.pop("kernels"), *self._pca_cpu)
+        b.pop("depth_in", None)
+        return b
+
     def training_step(self, batch):
         model = self.unwrapped
-        codes = model.kernel_codes(batch["kernels"])
+        codes = batch["codes"] if "codes" in batch else model.kernel_codes(batch["kernels"])
         d = self.cfg["data"]
         if self.model.training and d["code_noise"] > 0:
             mask = (torch.rand(codes.shape[0], 1, 1, 1, device=codes.device) < d["code_noise_prob"]).to(codes.dtype)

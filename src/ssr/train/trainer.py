@@ -7,6 +7,16 @@ A stage subclasses :class:`Trainer` and fills in three hooks:
   (degradations are generated here, on the training device);
 * ``training_step(batch)`` -> ``(loss, logs)``.
 
+Optionally, a stage whose batches can be drawn on the CPU by worker processes implements
+``cpu_batch(indices)`` (CPU tensors) and ``finish_batch(batch, device)`` (what must run on the
+training device, e.g. a frozen network); ``data_workers: N`` in the config then prefetches
+batches in N forked processes, which keeps a GPU fed when drawing degradations one sample at
+a time costs more than a training step.
+
+``time_budget_s`` (seconds, 0 = off) fits a run into a fixed wall-clock window (a lent GPU):
+the total step count is re-planned from the measured seconds per step as the run goes (the
+cosine schedule follows it), and the run exports at the end of the window in any case.
+
 Optionally ``evaluate()`` (run every ``eval_every`` steps on the main process) and
 ``export_extra()`` (metadata stored with the shipped weights).
 
@@ -245,12 +255,19 @@ class Trainer:
         bar = tqdm(total=total, initial=self.step, disable=not self.is_main, desc=f"train {cfg.get('stage')}",
                    dynamic_ncols=True)
         t0, seen = time.time(), 0
+        started, plan_t, plan_step = time.time(), None, self.step
+        budget = float(cfg.get("time_budget_s") or 0)
         acc_logs: dict[str, float] = {}
         self.model.train()
         stop = total if until is None else min(total, until)
+        batches = self._prefetched_batches(stop)
         while self.step < stop:
-            idx = batch_indices(self.step, int(cfg["batch_size"]), self.rank, self.world)
-            batch = self.make_batch(idx, self.device)
+            if batches is not None:
+                batch = self.finish_batch({k: v.to(self.device, non_blocking=True) for k, v in next(batches).items()},
+                                          self.device)
+            else:
+                idx = batch_indices(self.step, int(cfg["batch_size"]), self.rank, self.world)
+                batch = self.make_batch(idx, self.device)
             with self.accelerator.autocast():
                 loss, logs = self.training_step(batch)
             if not torch.isfinite(loss):
@@ -280,6 +297,13 @@ class Trainer:
                 if metrics:
                     self._log({"step": self.step, **metrics}, "eval.csv")
                     bar.write(f"step {self.step}: " + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+            if budget > 0:
+                new_total, plan_t, plan_step = self._replan(budget, started, plan_t, plan_step, total)
+                if new_total != total:
+                    total = cfg["steps"] = new_total
+                    stop = total if until is None else min(total, until)
+                    bar.total = total
+                    bar.refresh()
             if self.step % int(cfg["save_every"]) == 0 or self.step == total:
                 self.save_checkpoint()
         bar.close()
@@ -287,6 +311,65 @@ class Trainer:
             self.save_checkpoint()
             return None
         return self.export()
+
+    def _replan(self, budget: float, started: float, plan_t: float | None, plan_step: int, total: int
+                ) -> tuple[int, float | None, int]:
+        """Re-plan the total step count so the run ends ``budget`` seconds after ``started``.
+
+        The clock starts after 20 steps (which hold start-up costs); the rate is then measured
+        over windows of at least 50 steps, and 3 % of the time left is kept for the evaluations,
+        checkpoints and export. Returns ``(total, plan_t, plan_step)``."""
+        now = time.time()
+        if now - started >= budget:
+            return self.step, plan_t, plan_step  # out of time: stop (and export) now
+        if plan_t is None:
+            return (total, now, self.step) if self.step >= plan_step + 20 else (total, None, plan_step)
+        if self.step - plan_step < 50:
+            return total, plan_t, plan_step
+        rate = (now - plan_t) / (self.step - plan_step)
+        new_total = self.step + max(1, int(0.97 * (budget - (now - started)) / rate))
+        if abs(new_total - total) <= max(10, 0.02 * total):
+            return total, now, self.step
+        if self.is_main:
+            print(f"time budget: {rate:.3f} s/step, planning {new_total} steps in all", flush=True)
+        return new_total, now, self.step
+
+    def cpu_batch(self, indices: list[int]) -> dict[str, torch.Tensor]:
+        """CPU tensors of a batch, drawn in a data worker (stages that support ``data_workers``)."""
+        raise NotImplementedError
+
+    def finish_batch(self, batch: dict[str, torch.Tensor], device) -> dict[str, torch.Tensor]:
+        """The device-side part of a prefetched batch (default: nothing to do)."""
+        return batch
+
+    def _prefetched_batches(self, stop: int):
+        """An iterator of CPU batches for steps ``self.step .. stop-1`` drawn by ``data_workers``
+        forked processes, or ``None`` when the config asks for none or the stage cannot."""
+        workers = int(self.cfg.get("data_workers") or 0)
+        if workers <= 0 or type(self).cpu_batch is Trainer.cpu_batch:
+            return None
+        from torch.utils.data import DataLoader, Dataset
+
+        trainer, cfg = self, self.cfg
+
+        class _Steps(Dataset):
+            def __init__(self, first: int, count: int):
+                self.first, self.count = first, count
+
+            def __len__(self):
+                return self.count
+
+            def __getitem__(self, i):
+                idx = batch_indices(self.first + i, int(cfg["batch_size"]), trainer.rank, trainer.world)
+                return trainer.cpu_batch(idx)
+
+        # far more steps than planned, so a re-planned (longer) run never runs dry
+        count = max(stop - self.step, 1) * 4 + 1000
+        loader = DataLoader(_Steps(self.step, count), batch_size=None, shuffle=False, num_workers=workers,
+                            prefetch_factor=4, persistent_workers=False, pin_memory=self.device.type == "cuda",
+                            worker_init_fn=_worker_init, multiprocessing_context="fork",
+                            generator=torch.Generator().manual_seed(0))  # leaves the global RNG alone
+        return iter(loader)
 
     def evaluate_with_ema(self) -> dict[str, float]:
         """Run :meth:`evaluate` with the EMA weights swapped in (restored afterwards)."""
@@ -314,3 +397,8 @@ class Trainer:
         extra = {"stage": self.cfg.get("stage"), "steps": self.step, "batch_size": self.cfg["batch_size"],
                  "world_size": self.world, "device": str(self.device), **self.export_extra()}
         return model.save_pretrained(self.out / "final", state_dict=sd, extra=extra)
+
+
+def _worker_init(_: int) -> None:
+    """Data workers draw degradations with one thread each (many run beside the trainer)."""
+    torch.set_num_threads(1)

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# One lent-GPU session: train SVKR's networks, then the diffusion stage on top of them, inside a
+# fixed wall-clock window, and bring everything back in a few files.
+#
+#   bash scripts/gpu_session.sh            # on the GPU machine, from the repository root
+#
+# Here, beforehand: python scripts/make_train_pack.py (-> .pack/train, the training images) and
+# the diffusers wheels in .whl/ (see README "Training on a lent GPU"); carry .pack and .whl.
+# Phase 1 (SSR_PHASE1_S seconds of training, default 230): stage 2 (configs/nonblind_gpu.yaml,
+# a bigger non-blind net from scratch) and stage 1 (configs/dkenet_gpu.yaml, from the shipped
+# DKENet) side by side on the one GPU. Then a pipeline is assembled from them, and phase 2
+# trains AMF + the denoiser (configs/amf_gpu.yaml) on that frozen SVKR with what is left of
+# SSR_SECONDS (default 540) minus a reserve for the GPU speed benchmark and packing.
+# Results: $OUT/phase1.tgz (the moment phase 1 ends), $OUT/phase2.tgz, $OUT/*.log, $OUT/speed.md.
+set -u
+START=$(date +%s)
+TOTAL=${SSR_SECONDS:-540}
+P1=${SSR_PHASE1_S:-230}
+OUT=${OUT:-runs/gpu_out}
+R=${SSR_RUNS:-runs/gpu}
+mkdir -p "$OUT" "$R"
+export PYTHONUNBUFFERED=1
+if [ -d .whl ] && ! python3 -c "import diffusers" 2>/dev/null; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+    && export PYTHONPATH=/tmp/site
+fi
+export PYTHONPATH=$PWD/src${PYTHONPATH:+:$PYTHONPATH}
+if [ ! -e ../shared/datasets/train ]; then
+  mkdir -p ../shared/datasets 2>/dev/null && ln -sfn "$PWD/.pack/train" ../shared/datasets/train
+  # in case the parent folder is read-only: $SSR_DATA/../shared/datasets/train is searched too
+  mkdir -p .pack/_ .pack/shared/datasets && ln -sfn "$PWD/.pack/train" .pack/shared/datasets/train
+  export SSR_DATA=$PWD/.pack/_
+fi
+DEVICE=${SSR_DEVICE:-cuda}
+{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>/dev/null; python3 -c "import torch, diffusers; print('torch', torch.__version__, 'diffusers', diffusers.__version__)"; } > "$OUT/env.txt" 2>&1
+
+python3 -m ssr train nonblind --config configs/nonblind_gpu.yaml --out "$R/nonblind" --time-budget "$P1" --device "$DEVICE" > "$OUT/nonblind.log" 2>&1 &
+NB=$!
+python3 -m ssr train dkenet --config configs/dkenet_gpu.yaml --out "$R/dkenet" --time-budget "$P1" --device "$DEVICE" > "$OUT/dkenet.log" 2>&1 &
+DK=$!
+wait $NB; echo "nonblind exit $?" >> "$OUT/status.txt"
+wait $DK; echo "dkenet exit $?" >> "$OUT/status.txt"
+echo "phase 1 done at +$(( $(date +%s) - START )) s" >> "$OUT/status.txt"
+tar czf "$OUT/phase1.tgz" --exclude=checkpoints --exclude=depth_cache.pt --exclude=tb -C "$R" nonblind dkenet 2>>"$OUT/status.txt"
+
+NBW=$R/nonblind/final; [ -f "$NBW/model.safetensors" ] || NBW=src/ssr/weights/svkr/nonblind
+DKW=$R/dkenet/final; [ -f "$DKW/model.safetensors" ] || DKW=src/ssr/weights/svkr/dkenet
+python3 scripts/ship_pipeline.py --dkenet "$DKW" --nonblind "$NBW" --out "$R/pipeline" >> "$OUT/status.txt" 2>&1
+
+LEFT=$(( TOTAL - ($(date +%s) - START) - 75 ))
+echo "phase 2 budget ${LEFT} s (svkr: $DKW, $NBW)" >> "$OUT/status.txt"
+if [ "$LEFT" -gt 30 ]; then
+  python3 -m ssr train amf --config configs/amf_gpu.yaml --out "$R/amf" --time-budget "$LEFT" --device "$DEVICE" \
+    --init-pipeline "$R/pipeline" > "$OUT/amf.log" 2>&1
+  echo "amf exit $?" >> "$OUT/status.txt"
+fi
+W=$R/pipeline
+[ -f "$R/amf/pipeline/diffusion/model.safetensors" ] && W=$R/amf/pipeline
+(cd benchmarks && timeout 60 python3 pipeline_bench.py --device "$DEVICE" --runs 10 --weights "$(cd "$W" && pwd)") > "$OUT/speed.md" 2>&1
+echo "end at +$(( $(date +%s) - START )) s" >> "$OUT/status.txt"
+tar czf "$OUT/phase2.tgz" --exclude=checkpoints --exclude=depth_cache.pt --exclude=tb --exclude=pipeline -C "$R" amf 2>>"$OUT/status.txt"
+ls -la "$OUT" >> "$OUT/status.txt"
