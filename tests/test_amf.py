@@ -116,8 +116,13 @@ def test_diffusion_model_saves_loads_and_has_the_expected_geometry(tmp_path):
     model.save_pretrained(tmp_path / "d")
     again = SSRModel.from_pretrained(tmp_path / "d")
     assert isinstance(again, SSRDiffusion) and again.config == model.config
+    from safetensors.torch import load_file
+
+    stored = load_file(str(tmp_path / "d" / "model.safetensors"))
+    assert all(v.dtype == torch.float16 for v in stored.values() if v.is_floating_point())  # half on disk
     for (k, a), (_, b) in zip(model.state_dict().items(), again.state_dict().items()):
-        assert torch.equal(a, b), k
+        assert b.dtype == a.dtype, k  # run in the module's own precision
+        assert torch.equal(a.half().to(a.dtype) if a.is_floating_point() else a, b), k
     grouped = tiny_diffusion(unet={"block_out_channels": [8, 16], "norm_num_groups": 4, "norm": "group"})
     assert any(isinstance(m, nn.GroupNorm) for m in grouped.unet.modules())
     with pytest.raises(SSRError):

@@ -50,6 +50,15 @@ def test_train_amf_tiny_config_through_the_cli_then_upscale(tmp_path, capsys):
                  "--steps", "2", "--seed", "1"])
     assert code == 0, capsys.readouterr().err
     assert read_image(tmp_path / "sr.png").size == (48, 64)
+    # ssr bench scores the full pipeline as method "ssr"; a pipeline without diffusion is refused
+    hr = image_folder(tmp_path / "hr", n=2, size=(32, 32))
+    code = main(["bench", "--data", f"{hr}:blur-only", "--methods", "ssr", "--weights", str(out / "pipeline"),
+                 "--out", str(tmp_path / "bench"), "--metrics", "psnr", "--cache", str(tmp_path / "cache"), "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    assert "| ssr |" in (tmp_path / "bench" / "results.md").read_text()
+    code = main(["bench", "--data", f"{hr}:blur-only", "--methods", "ssr", "--weights", str(pipe_dir),
+                 "--out", str(tmp_path / "bench2"), "--metrics", "psnr", "--cache", str(tmp_path / "cache"), "--quiet"])
+    assert code != 0 and "diffusion weights" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("name", ["amf_cpu", "amf_gpu"])

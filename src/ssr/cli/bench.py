@@ -46,7 +46,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="score kernel estimators instead of upscalers (synthetic sets; methods: svkr, svkr-t1, "
                    "dkenet-nodepth, dkenet-true-depth, mean-kernel); writes OUT/kernels.md")
     p.add_argument("--weights", metavar="DIR",
-                   help="pipeline folder for the ssr-* methods and --kernels (default: the shipped weights)")
+                   help="pipeline folder for the ssr and ssr-* methods and --kernels (default: the shipped weights)")
     p.add_argument("--force", action="store_true", help="recompute cells even if they are stored")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         data=args.data, methods=args.methods, out=Path(args.out), scale=args.scale, limit=args.limit,
         cache=Path(args.cache) if args.cache else None, crops=args.crops, metrics=args.metrics,
         force=args.force, progress=not args.quiet, seed=args.seed, command=_command(args),
-        method_kwargs={m: {"weights": args.weights} for m in args.methods if args.weights and m.startswith("ssr-")},
+        method_kwargs={m: {"weights": args.weights} for m in args.methods if args.weights and (m == "ssr" or m.startswith("ssr-"))},
     )
     cells = run_bench(opts)
     print(f"wrote {Path(args.out) / 'results.md'} ({len(cells)} dataset x method cells), "

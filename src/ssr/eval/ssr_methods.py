@@ -4,6 +4,8 @@
 ``ssr-svkr``        SVKR, T = 3 rounds (the fidelity mode of ``ssr upscale --no-diffusion``)
 ``ssr-svkr-t1``     depth without refinement: T = 1 (depth of the bicubic image)
 ``ssr-svkr-nodepth``  no depth: the DKENet trained without depth (``svkr/dkenet_nodepth``), T = 1
+``ssr``             the full pipeline: SVKR (T = 3) + the diffusion stage at its defaults
+                    (10 DPM-Solver++ steps, seed 0); needs a pipeline with diffusion weights
 ==================  =====================================================================
 
 All take ``weights=`` (a pipeline folder, default the shipped one), ``device=`` and ``tile=``.
@@ -71,3 +73,37 @@ class SVKRUpscaler:
 register_method("ssr-svkr", lambda **kw: SVKRUpscaler(**{"name": "ssr-svkr", "rounds": 3, **kw}))
 register_method("ssr-svkr-t1", lambda **kw: SVKRUpscaler(**{"name": "ssr-svkr-t1", "rounds": 1, **kw}))
 register_method("ssr-svkr-nodepth", lambda **kw: SVKRUpscaler(**{"name": "ssr-svkr-nodepth", "use_depth": False, **kw}))
+
+
+class SSRUpscaler:
+    """An :class:`~ssr.eval.methods.Upscaler` over the whole :class:`ssr.pipeline.SSRPipeline`
+    (SVKR + diffusion, default settings)."""
+
+    scales = (2, 3, 4)
+
+    def __init__(self, name: str = "ssr", weights: str | None = None, device: str | None = None,
+                 tile: int | None = 256, steps: int | None = None, seed: int = 0):
+        from ..pipeline import DEFAULT_DIR, SSRPipeline
+
+        self.name, self.tile, self.steps, self.seed = name, tile, steps, seed
+        self.pipe = SSRPipeline.from_pretrained(weights, device=device)
+        if not self.pipe.has_diffusion:
+            raise SSRError(f"{name} needs a pipeline with diffusion weights ({weights or DEFAULT_DIR} has none); "
+                           "train them with `ssr train amf` and pass --weights")
+        self.device = str(self.pipe.device)
+        root = Path(weights or DEFAULT_DIR)
+        digest = hashlib.sha1()
+        for part in ("svkr/dkenet", "svkr/nonblind", "depth", "diffusion"):
+            w = root / part / "model.safetensors"
+            digest.update(w.read_bytes() if w.is_file() else part.encode())
+        self.signature = f"{name}-s{steps or 'default'}-seed{seed}-{digest.hexdigest()[:12]}"
+
+    @torch.no_grad()
+    def __call__(self, lr: torch.Tensor, scale: int) -> torch.Tensor:
+        if scale not in self.scales:
+            raise SSRError(f"{self.name} supports x{', x'.join(map(str, self.scales))}, not x{scale}")
+        out = self.pipe(lr.to(self.device), scale=scale, tile=self.tile, steps=self.steps, seed=self.seed)
+        return out.image.clamp(0, 1).to(lr.device)
+
+
+register_method("ssr", lambda **kw: SSRUpscaler(**{"name": "ssr", **kw}))
