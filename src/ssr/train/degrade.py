@@ -47,16 +47,22 @@ class TrainingDegradation:
         return int(torch.multinomial(self.weights, 1, generator=gen))
 
     def __call__(self, hr: torch.Tensor, gens: list[torch.Generator],
-                 depth: torch.Tensor | None = None) -> DegradationResult:
+                 depth: torch.Tensor | None = None, kernel_fn=None) -> DegradationResult:
         """Degrade a batch ``B x 3 x H x W`` with one generator per sample (and optional depth
-        ``B x 1 x H x W``, used by depth-informed recipes)."""
-        outs = []
+        ``B x 1 x H x W``, used by depth-informed recipes).
+
+        ``kernel_fn`` maps each sample's kernel field ``1 x k*k x h x w`` to what the result's
+        ``kernels`` holds (e.g. its PCA codes), so the k*k-channel fields of a whole batch are
+        never concatenated when only a projection of them is needed."""
+        outs, ks = [], []
         for i, g in enumerate(gens):
             pipe = self.pipes[self.sample_config(g)]
-            outs.append(pipe(hr[i:i + 1], generator=g, depth=None if depth is None else depth[i:i + 1]))
+            o = pipe(hr[i:i + 1], generator=g, depth=None if depth is None else depth[i:i + 1])
+            outs.append(o)
+            ks.append(kernel_fn(o.kernels) if kernel_fn is not None else o.kernels)
         return DegradationResult(
             lr=torch.cat([o.lr for o in outs]), hr=torch.cat([o.hr for o in outs]),
-            kernels=torch.cat([o.kernels for o in outs]), depth=torch.cat([o.depth for o in outs]),
+            kernels=torch.cat(ks), depth=torch.cat([o.depth for o in outs]),
             params=[p for o in outs for p in o.params])
 
     def kernel_sample(self, n_fields: int, size: int, gen: torch.Generator) -> torch.Tensor:

@@ -107,14 +107,15 @@ class _SRStage(Trainer):
         depth = torch.stack([c[1] for c in crops]) if crops[0][1] is not None else None
         return hr, depth, gens
 
-    def degraded_batch(self, indices: list[int], device, degrade: TrainingDegradation | None = None
-                       ) -> dict[str, torch.Tensor]:
+    def degraded_batch(self, indices: list[int], device, degrade: TrainingDegradation | None = None,
+                       kernel_fn=None) -> dict[str, torch.Tensor]:
         """HR crops degraded on the fly; with image depths attached, the depth-informed recipes
         blur according to the image's own (estimated) depth, and ``depth_in`` is that depth
-        perturbed as a depth estimated from an imperfect SR image would be."""
+        perturbed as a depth estimated from an imperfect SR image would be. ``kernel_fn``: see
+        :class:`~ssr.train.degrade.TrainingDegradation`."""
         hr, depth, gens = self.sample_hr(indices)
         degrade = degrade or self.degrade
-        out = degrade(hr.to(device), gens, depth=None if depth is None else depth.to(device))
+        out = degrade(hr.to(device), gens, depth=None if depth is None else depth.to(device), kernel_fn=kernel_fn)
         batch = {"lr": out.lr, "hr": out.hr, "kernels": out.kernels, "depth": out.depth}
         jitter = float(self.cfg["data"].get("depth_jitter", 0.0))
         batch["depth_in"] = perturb_depth(out.depth, gens, jitter) if jitter > 0 else out.depth
@@ -183,9 +184,11 @@ class NonBlindTrainer(_SRStage):
         return self.degraded_batch(indices, device)
 
     def cpu_batch(self, indices):
-        b = self.degraded_batch(indices, "cpu", self._cpu_degrade_pipe())
-        b["codes"] = project_codes(b.pop("kernels"), *self._pca_cpu)
+        b = self.degraded_batch(indices, "cpu", self._cpu_degrade_pipe(),
+                                kernel_fn=lambda k: project_codes(k, *self._pca_cpu))
+        b["codes"] = b.pop("kernels")
         b.pop("depth_in", None)
+        b.pop("depth", None)  # stage 2 does not look at depth
         return b
 
     def training_step(self, batch):
