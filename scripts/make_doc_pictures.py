@@ -1,0 +1,58 @@
+"""Regenerate the pictures of docs/svkr.md from the shipped weights (needs ../shared/datasets).
+
+    python scripts/make_doc_pictures.py [--out docs/images] [--threads 2]
+
+1. side-by-side crops (LR nearest, bicubic, Real-ESRGAN x4plus, SSR's SVKR, HR) of three
+   RealSR pairs, as `ssr bench --crops` draws them (Real-ESRGAN needs the `realesrgan` extra);
+2. one RealSR picture upscaled by `ssr upscale --save-depth --save-kernels`: the SR, its
+   estimated depth and the estimated kernels drawn over it, side by side.
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+NAMES = ["Canon_001", "Canon_004", "Canon_007"]
+MAPS = "Canon_004"
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", default="docs/images")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args(argv)
+    from PIL import Image
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    lr_dir = Path("../shared/datasets/eval/RealSR/LR")
+    if not lr_dir.is_dir():
+        print(f"error: {lr_dir} not found", file=sys.stderr)
+        return 1
+    with tempfile.TemporaryDirectory() as tmp:
+        bench = Path(tmp) / "bench"
+        subprocess.run([sys.executable, "-m", "ssr", "bench", "--data", "realsr", "--limit", "7", "--methods", "bicubic",
+                        "realesrgan", "ssr-svkr", "--out", str(bench), "--crops", "7", "--metrics", "psnr",
+                        "--threads", str(args.threads), "--quiet"], check=True)
+        for name in NAMES:
+            shutil.copyfile(bench / "crops" / f"RealSR-x4__{name}_LR4.png", out / f"realsr_{name.lower()}_crops.png")
+        sr = Path(tmp) / "sr.png"
+        subprocess.run([sys.executable, "-m", "ssr", "upscale", str(lr_dir / f"{MAPS}_LR4.webp"), "-o", str(sr),
+                        "--save-depth", "--save-kernels"], check=True)
+        parts = [Image.open(Path(tmp) / f"sr{s}.png").convert("RGB").resize((384, 384), Image.LANCZOS)
+                 for s in ("", "_depth", "_kernels")]
+        sheet = Image.new("RGB", (3 * 384 + 16, 384), "white")
+        for k, p in enumerate(parts):
+            sheet.paste(p, (k * 392, 0))
+        sheet.save(out / f"realsr_{MAPS.lower()}_maps.png", optimize=True)
+    for p in sorted(out.glob("realsr_*")):
+        print(f"{p} ({p.stat().st_size // 1024} KiB)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
