@@ -346,7 +346,11 @@ class Trainer:
         """An iterator of CPU batches for steps ``self.step .. stop-1`` drawn by ``data_workers``
         forked processes, or ``None`` when the config asks for none or the stage cannot."""
         workers = int(self.cfg.get("data_workers") or 0)
-        if workers <= 0 or type(self).cpu_batch is Trainer.cpu_batch:
+        if workers <= 0:
+            return None
+        if type(self).cpu_batch is Trainer.cpu_batch:
+            if self.is_main:
+                print(f"data_workers ignored: stage {self.cfg.get('stage')} draws its batches in the training process")
             return None
         from torch.utils.data import DataLoader, Dataset
 
