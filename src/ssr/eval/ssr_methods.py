@@ -23,6 +23,16 @@ from ..errors import SSRError
 from .methods import register_method
 
 
+def weights_digest(root: Path, parts: list[str]) -> str:
+    """A short hash of the weights of ``root/PART/model.safetensors`` (the part's path where a
+    folder has none), so stored bench cells are reused only for the same weights."""
+    digest = hashlib.sha1()
+    for part in parts:
+        w = root / part / "model.safetensors"
+        digest.update(w.read_bytes() if w.is_file() else str(root / part).encode())
+    return digest.hexdigest()[:12]
+
+
 class SVKRUpscaler:
     """An :class:`~ssr.eval.methods.Upscaler` over :class:`ssr.pipeline.SSRPipeline`'s SVKR."""
 
@@ -49,15 +59,10 @@ class SVKRUpscaler:
             self.svkr = SVKR(dk, pipe.svkr.nonblind, pipe.svkr.depth, rounds=1)
         self.device = str(pipe.device)
         # stored cells are reused only for the same weights (a new training run recomputes them)
-        root = Path(weights or DEFAULT_DIR)
-        parts = [root / "svkr" / ("dkenet" if use_depth else "dkenet_nodepth"), root / "svkr" / "nonblind"]
+        parts = ["svkr/" + ("dkenet" if use_depth else "dkenet_nodepth"), "svkr/nonblind"]
         if use_depth or rounds > 1:
-            parts.append(root / "depth")
-        digest = hashlib.sha1()
-        for folder in parts:
-            w = folder / "model.safetensors"
-            digest.update(w.read_bytes() if w.is_file() else str(folder).encode())
-        self.signature = f"{name}-T{rounds if use_depth else 1}-{digest.hexdigest()[:12]}"
+            parts.append("depth")
+        self.signature = f"{name}-T{rounds if use_depth else 1}-{weights_digest(Path(weights or DEFAULT_DIR), parts)}"
 
     @torch.no_grad()
     def __call__(self, lr: torch.Tensor, scale: int) -> torch.Tensor:
@@ -91,12 +96,8 @@ class SSRUpscaler:
             raise SSRError(f"{name} needs a pipeline with diffusion weights ({weights or DEFAULT_DIR} has none); "
                            "train them with `ssr train amf` and pass --weights")
         self.device = str(self.pipe.device)
-        root = Path(weights or DEFAULT_DIR)
-        digest = hashlib.sha1()
-        for part in ("svkr/dkenet", "svkr/nonblind", "depth", "diffusion"):
-            w = root / part / "model.safetensors"
-            digest.update(w.read_bytes() if w.is_file() else part.encode())
-        self.signature = f"{name}-s{steps or 'default'}-seed{seed}-{digest.hexdigest()[:12]}"
+        digest = weights_digest(Path(weights or DEFAULT_DIR), ["svkr/dkenet", "svkr/nonblind", "depth", "diffusion"])
+        self.signature = f"{name}-s{steps or 'default'}-seed{seed}-{digest}"
 
     @torch.no_grad()
     def __call__(self, lr: torch.Tensor, scale: int) -> torch.Tensor:

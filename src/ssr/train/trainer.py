@@ -367,9 +367,8 @@ class Trainer:
                 idx = batch_indices(self.first + i, int(cfg["batch_size"]), trainer.rank, trainer.world)
                 return trainer.cpu_batch(idx)
 
-        # far more steps than planned, so a re-planned (longer) run never runs dry
-        count = max(stop - self.step, 1) * 4 + 1000
-        loader = DataLoader(_Steps(self.step, count), batch_size=None, shuffle=False, num_workers=workers,
+        # open-ended (a time budget may re-plan the run longer than configured); drawn lazily
+        loader = DataLoader(_Steps(self.step, 2**62), batch_size=None, shuffle=False, num_workers=workers,
                             prefetch_factor=4, persistent_workers=False, pin_memory=self.device.type == "cuda",
                             worker_init_fn=_worker_init, multiprocessing_context="fork",
                             generator=torch.Generator().manual_seed(0))  # leaves the global RNG alone
