@@ -2,12 +2,15 @@
 
     python scripts/ship_pipeline.py --dkenet runs/dkenet_cpu/final --nonblind runs/nonblind_cpu/final \
         [--dkenet-nodepth runs/dkenet_nodepth_cpu/final] [--depth runs/depth_cpu/final] \
-        [--diffusion runs/amf_cpu/final] [--out src/ssr/weights]
+        [--diffusion runs/amf_cpu/final [--strength S] [--start T]] [--out src/ssr/weights]
 
 Each input is a folder written by ``ssr train`` (``config.json`` + ``model.safetensors``). The
 training metadata each stage stored (data, steps, command) travels inside its ``config.json``,
 so the model card can be written from the shipped files alone. Without ``--depth`` the depth
-network already in ``--out`` (or the package's) is kept.
+network already in ``--out`` (or the package's) is kept, and so is the no-depth DKENet without
+``--dkenet-nodepth``. ``--strength`` (the default scale of the diffusion residual) and ``--start`` (where sampling
+starts on the noise schedule) are stored in ``pipeline.json`` (tune them for the weights:
+docs/diffusion.md).
 """
 from __future__ import annotations
 
@@ -29,6 +32,8 @@ def main(argv=None) -> int:
     ap.add_argument("--dkenet-nodepth", help="the DKENet trained without depth (the no-depth ablation of ssr bench)")
     ap.add_argument("--depth", help="a trained built-in depth network folder (default: keep the current one)")
     ap.add_argument("--diffusion", help="a trained diffusion stage folder (ssr train amf ... /final)")
+    ap.add_argument("--strength", type=float, default=1.0, help="default diffusion residual scale (default 1)")
+    ap.add_argument("--start", type=float, default=1.0, help="default start of sampling on the noise schedule (default 1)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--momentum", type=float, default=0.9)
     ap.add_argument("--out", default=str(DEFAULT_DIR))
@@ -44,9 +49,12 @@ def main(argv=None) -> int:
     svkr = SVKR(SSRModel.from_pretrained(args.dkenet, device="cpu"), SSRModel.from_pretrained(args.nonblind, device="cpu"),
                 depth, rounds=args.rounds, momentum=args.momentum)
     diffusion = SSRModel.from_pretrained(args.diffusion, device="cpu") if args.diffusion else None
-    SSRPipeline(svkr, depth_spec="builtin", diffusion=diffusion).save_pretrained(staging)
-    if args.dkenet_nodepth:
-        nodepth = SSRModel.from_pretrained(args.dkenet_nodepth, device="cpu")
+    SSRPipeline(svkr, depth_spec="builtin", diffusion=diffusion, strength=args.strength,
+                start=args.start).save_pretrained(staging)
+    nodepth_dir = args.dkenet_nodepth or (out / "svkr" / "dkenet_nodepth" if (out / "svkr" / "dkenet_nodepth" /
+                                                                               "config.json").is_file() else None)
+    if nodepth_dir:
+        nodepth = SSRModel.from_pretrained(nodepth_dir, device="cpu")
         nodepth.save_pretrained(staging / "svkr" / "dkenet_nodepth", extra=getattr(nodepth, "pretrained_extra", None))
     # model cards stay with the weights they describe (the depth card may come with --depth)
     for card, dst in ((depth_dir / "MODEL_CARD.md", "depth"), (out / "depth" / "MODEL_CARD.md", "depth"),

@@ -116,3 +116,27 @@ def test_latent_mode_trains_and_exports_a_pipeline_with_its_base(tmp_path, monke
     pipe = SSRPipeline.from_pretrained(tmp_path / "run" / "pipeline", device="cpu")
     assert pipe.has_diffusion and (tmp_path / "run" / "pipeline" / "diffusion" / "base" / "vae").is_dir()
     assert pipe(textured(8, 8), steps=2).image.shape == (1, 3, 32, 32)
+
+
+def test_cond_dropout_feeds_the_null_modalities_to_the_model(tmp_path):
+    from ssr.models.amf import NULL_DEPTH
+
+    pipe_dir = tiny_pipeline(tmp_path / "pipe")
+    data = image_folder(tmp_path / "data", n=2, size=(48, 64))
+    cls = get_stage("amf")
+    seen = []
+    for p in (1.0, 0.0):
+        cfg = load_config(CONFIGS / "amf_tiny.yaml", cls.defaults,
+                          {"stage": "amf", "init_pipeline": str(pipe_dir), "batch_size": 2,
+                           "cond_dropout": {"kernels": p, "depth": p}, "data": {"roots": [str(data)]}})
+        trainer = cls(cfg, tmp_path / f"run{p}", device="cpu")
+        forward = trainer.model.forward
+        trainer.model.forward = lambda x_t, t, lr, sr, codes, depth: (seen.append((codes, depth)),
+                                                                       forward(x_t, t, lr, sr, codes, depth))[1]
+        batch = trainer.make_batch([0, 1], trainer.device)
+        trainer.training_step(batch)
+        codes, depth = seen[-1]
+        if p == 1.0:
+            assert float(codes.abs().max()) == 0 and torch.equal(depth, torch.full_like(depth, NULL_DEPTH))
+        else:
+            assert torch.equal(codes, batch["codes"]) and torch.equal(depth, batch["depth"])

@@ -15,6 +15,7 @@ from ssr.cli import main
 from ssr.diffusion import SCHEDULERS, DiffusionSampler, color_fix, positional_noise
 from ssr.errors import SSRError
 from ssr.io import read_image, write_image
+from ssr.models.amf import AMFFusion
 from ssr.models.denoiser import SSRDiffusion
 from ssr.pipeline import SSRPipeline
 from ssr.tiling import tile_starts
@@ -31,6 +32,10 @@ def tiny_diffusion(scale: int = 4, kernel_channels: int = 3, seed: int = 0, **kw
     model = SSRDiffusion(scale=scale, kernel_channels=kernel_channels, **kw)
     for conv in [*model.amf.inject, model.amf.inject_mid]:
         nn.init.normal_(conv.weight, std=0.05)
+    for fusion in model.amf.modules():  # and kernels / depth act on the fused features
+        if isinstance(fusion, AMFFusion):
+            nn.init.normal_(fusion.gamma[-1].weight, std=0.05)
+            nn.init.normal_(fusion.beta[-1].weight, std=0.05)
     return model.eval()
 
 
@@ -121,6 +126,13 @@ def test_an_oracle_denoiser_recovers_its_sample_with_every_scheduler(name):
     for steps in (2, 10):
         out = DiffusionSampler(model)(lr, sr, codes, depth, steps=steps, seed=3, scheduler=name, color_fix="none")
         assert (out - want).abs().max() < 1e-4
+    # starting part-way down the schedule (SDEdit from SR_T) lands there too, in `steps` calls
+    calls = []
+    model.denoise = lambda x, t, cond: calls.append(int(round(float(t)))) or oracle(x, t, cond)
+    sampler = DiffusionSampler(model)
+    out = sampler(lr, sr, codes, depth, steps=4, seed=3, scheduler=name, color_fix="none", start=0.4)
+    assert (out - want).abs().max() < 1e-4
+    assert sampler.calls == (7 if name == "heun" else 4) and max(calls) < 500  # 4 of 10 steps: t <= 400
 
 
 def test_colour_correction_moves_channel_means_to_the_reference():
@@ -166,7 +178,7 @@ def test_tiled_and_untiled_sampling_agree_closely():
 def test_bad_arguments_raise_clear_errors():
     sampler = DiffusionSampler(tiny_diffusion())
     lr, sr, codes, depth = inputs(8, 8)
-    for kw in ({"scheduler": "nope"}, {"steps": 0}, {"color_fix": "sepia"}):
+    for kw in ({"scheduler": "nope"}, {"steps": 0}, {"color_fix": "sepia"}, {"start": 0.0}, {"start": 1.5}):
         with pytest.raises(SSRError):
             sampler(lr, sr, codes, depth, **kw)
     with pytest.raises(SSRError):
@@ -228,9 +240,9 @@ def test_upscale_cli_with_diffusion(diff_pipe_dir, tmp_path, capsys):
     assert (a - c).abs().mean() > 1e-3
     code, _, err = run_cli(capsys, "upscale", str(src), "-o", str(tmp_path / "d.png"), "--weights",
                            str(diff_pipe_dir), "--steps", "2", "--seed", "1", "--scheduler", "ddim",
-                           "--color-fix", "adain", "--strength", "0.5")
+                           "--color-fix", "adain", "--strength", "0.5", "--start", "0.5")
     assert code == 0, err
-    for bad in (["--steps", "0"], ["--base", str(tmp_path)]):
+    for bad in (["--steps", "0"], ["--base", str(tmp_path)], ["--strength", "-1"], ["--start", "0"], ["--start", "2"]):
         code, _, err = run_cli(capsys, "upscale", str(src), "-o", str(tmp_path / "e.png"), "--weights",
                                str(diff_pipe_dir), *bad)
         assert code == 2 and err.startswith("error: ") and not (tmp_path / "e.png").exists()
@@ -271,3 +283,98 @@ def test_latent_mode_loads_a_tiny_sd_base_offline(tmp_path, monkeypatch):
     shutil.rmtree(base)
     with pytest.raises(SSRError, match="--base"):
         SSRPipeline.from_pretrained(folder, device="cpu")
+
+
+def test_drop_modalities_replaces_per_sample_with_null_values():
+    from ssr.models.amf import NULL_DEPTH, drop_modalities
+
+    codes, depth = torch.randn(3, 4, 5, 6), torch.rand(3, 1, 20, 24)
+    c, d = drop_modalities(codes, depth, torch.tensor([True, False, False]), torch.tensor([False, False, True]))
+    assert torch.equal(c[0], torch.zeros_like(c[0])) and torch.equal(c[1:], codes[1:])
+    assert torch.equal(d[2], torch.full_like(d[2], NULL_DEPTH)) and torch.equal(d[:2], depth[:2])
+    assert torch.equal(drop_modalities(codes, depth)[0], codes)  # nothing dropped: unchanged
+    c, d = drop_modalities(codes, depth, True, True)
+    assert float(c.abs().max()) == 0 and torch.equal(d, torch.full_like(depth, NULL_DEPTH))
+    assert float(codes.abs().min()) > 0  # inputs are not modified in place
+    with pytest.raises(ValueError):
+        drop_modalities(codes, depth, torch.tensor([True, False]))
+
+
+def test_sampler_modalities_equal_feeding_the_null_values():
+    from ssr.models.amf import NULL_DEPTH
+
+    sampler = DiffusionSampler(tiny_diffusion())
+    lr, sr, codes, depth = inputs()
+    both = sampler(lr, sr, codes, depth, steps=2, seed=3)
+    no_depth = sampler(lr, sr, codes, depth, steps=2, seed=3, modalities=("kernels",))
+    assert torch.equal(no_depth, sampler(lr, sr, codes, torch.full_like(depth, NULL_DEPTH), steps=2, seed=3))
+    no_kernels = sampler(lr, sr, codes, depth, steps=2, seed=3, modalities=("depth",))
+    assert torch.equal(no_kernels, sampler(lr, sr, torch.zeros_like(codes), depth, steps=2, seed=3))
+    # the conditions matter to this (random) model, so each ablation changes the image
+    assert (both - no_depth).abs().mean() > 1e-5 and (both - no_kernels).abs().mean() > 1e-5
+    with pytest.raises(SSRError, match="unknown modality"):
+        sampler(lr, sr, codes, depth, steps=2, modalities=("kernels", "colour"))
+
+
+def test_ablation_bench_methods_run_the_pipeline_with_left_out_modalities(diff_pipe_dir):
+    from ssr.eval.methods import get_method
+
+    lr = textured(12, 16)[None]
+    full = get_method("ssr", weights=str(diff_pipe_dir), device="cpu", steps=2)
+    rows = {name: get_method(name, weights=str(diff_pipe_dir), device="cpu", steps=2)
+            for name in ("ssr-t1", "ssr-kernel-only", "ssr-depth-only")}
+    assert len({full.signature, *(m.signature for m in rows.values())}) == 4  # cells never mix
+    assert rows["ssr-kernel-only"].rounds == 1 and rows["ssr-kernel-only"].modalities == ("kernels",)
+    assert rows["ssr-depth-only"].modalities == ("depth",) and rows["ssr-t1"].modalities == ("kernels", "depth")
+    pipe = full.pipe
+    for name, m in rows.items():
+        out = m(lr, 4)
+        want = pipe(lr, steps=2, svkr_rounds=1, modalities=m.modalities).image
+        assert out.shape == (1, 3, 48, 64) and torch.allclose(out, want.clamp(0, 1))
+    assert not torch.equal(rows["ssr-kernel-only"](lr, 4), rows["ssr-t1"](lr, 4))
+
+
+def test_pipeline_default_strength_is_stored_with_the_weights(diff_pipe_dir, tmp_path):
+    pipe = SSRPipeline.from_pretrained(diff_pipe_dir, device="cpu")
+    assert pipe.strength == 1.0  # folders written before the key existed keep the full residual
+    x = textured(12, 16)
+    svkr = pipe(x, diffusion=False).image
+    full = pipe(x, steps=2, seed=1).image
+    pipe.strength = 0.5
+    pipe.save_pretrained(tmp_path / "half")
+    again = SSRPipeline.from_pretrained(tmp_path / "half", device="cpu")
+    assert again.strength == 0.5
+    half = again(x, steps=2, seed=1).image
+    assert torch.equal(half, again(x, steps=2, seed=1, strength=0.5).image)
+    assert torch.equal(full, again(x, steps=2, seed=1, strength=1.0).image)
+    # pixel mode without colour correction: the half-strength image lies half-way (up to clamping)
+    inside = (full > 0) & (full < 1)
+    assert inside.float().mean() > 0.5
+    assert torch.allclose(half[inside], (svkr + 0.5 * (full - svkr))[inside], atol=2e-6)
+    with pytest.raises(SSRError, match="strength"):
+        again(x, steps=2, strength=-0.1)
+
+
+def test_ship_pipeline_stores_the_strength_and_keeps_the_nodepth_dkenet(tmp_path):
+    import importlib.util
+
+    from tiny import tiny_models
+
+    spec = importlib.util.spec_from_file_location("ship_pipeline", Path(__file__).resolve().parents[1] / "scripts" /
+                                                  "ship_pipeline.py")
+    ship = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ship)
+    dk, nb = tiny_models()
+    dk.save_pretrained(tmp_path / "dk")
+    nb.save_pretrained(tmp_path / "nb")
+    tiny_diffusion().save_pretrained(tmp_path / "diff")
+    out = tmp_path / "pipe"
+    common = ["--dkenet", str(tmp_path / "dk"), "--nonblind", str(tmp_path / "nb"), "--out", str(out)]
+    assert ship.main([*common, "--dkenet-nodepth", str(tmp_path / "dk"), "--diffusion", str(tmp_path / "diff"),
+                      "--strength", "0.3"]) == 0
+    pipe = SSRPipeline.from_pretrained(out, device="cpu")
+    assert pipe.has_diffusion and pipe.strength == 0.3
+    assert ship.main(common) == 0  # re-shipping without --dkenet-nodepth keeps the ablation net
+    assert (out / "svkr" / "dkenet_nodepth" / "model.safetensors").is_file()
+    again = SSRPipeline.from_pretrained(out, device="cpu")
+    assert not again.has_diffusion and again.strength == 1.0

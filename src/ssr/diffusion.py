@@ -35,12 +35,13 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
 
 from .errors import SSRError
+from .models.amf import MODALITIES, drop_modalities
 from .tiling import run_tiled
 
 #: name -> (diffusers scheduler class, extra config)
@@ -153,7 +154,8 @@ class DiffusionSampler:
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
 
-    def _tile_fn(self, steps: int, seed: int, scheduler: str, eta: float, callback: Callable | None):
+    def _tile_fn(self, steps: int, seed: int, scheduler: str, eta: float, callback: Callable | None,
+                 start: float = 1.0):
         model = self.model
         s = model.scale
 
@@ -166,15 +168,23 @@ class DiffusionSampler:
             noise = torch.stack([positional_noise(model.x_channels, wy, wx, hw, ww, seed, b)
                                  for b in range(lr.shape[0])]).to(lr.device)
             sched = make_scheduler(scheduler, model.config["schedule"])
-            sched.set_timesteps(steps, device=lr.device)
+            total = steps if start >= 1 else max(steps, int(round(steps / start)))
+            sched.set_timesteps(total, device=lr.device)
+            begin = (total - steps) * sched.order  # start < 1: skip the noisiest part of the schedule
+            timesteps = sched.timesteps[begin:]
+            if begin and hasattr(sched, "set_begin_index"):
+                sched.set_begin_index(begin)
             params = inspect.signature(sched.step).parameters
             kw: dict = {}
             if "generator" in params:  # stochastic solvers: step noise seeded by the tile position
                 kw["generator"] = torch.Generator().manual_seed(_seed_of("steps", seed, y0, x0))
             if "eta" in params:
                 kw["eta"] = eta
-            x = noise * sched.init_noise_sigma
-            for i, t in enumerate(sched.timesteps):
+            if begin:  # SDEdit-style: a zero residual (SR_T itself) noised to the first kept step
+                x = sched.add_noise(torch.zeros_like(noise), noise, timesteps[:1])
+            else:
+                x = noise * sched.init_noise_sigma
+            for i, t in enumerate(timesteps):
                 out = model.denoise(sched.scale_model_input(x, t), t, cond)
                 self.calls += 1
                 x = sched.step(out.float(), t, x, **kw).prev_sample
@@ -200,6 +210,8 @@ class DiffusionSampler:
         tile_overlap: int = 32,
         eta: float = 0.0,
         callback: Callable | None = None,
+        modalities: Sequence[str] = MODALITIES,
+        start: float = 1.0,
     ) -> torch.Tensor:
         """Sample the residual and return ``SR_T + strength * residual`` (colour-fixed, clamped).
 
@@ -217,6 +229,13 @@ class DiffusionSampler:
             tile_overlap: LR overlap between tiles; rounded down to the size multiple.
             eta: DDIM's stochasticity (0: deterministic).
             callback: ``callback(step, t, x_t)`` after every solver step (per tile).
+            modalities: the degradation modalities AMF is given (default both, ``kernels`` and
+                ``depth``); a missing one is replaced by its null value
+                (:func:`ssr.models.amf.drop_modalities`; the ablation rows of the docs).
+            start: where on the noise schedule sampling starts, in (0, 1]: 1 (default) from pure
+                noise; below 1 from SR_T (a zero residual) noised to that level, SDEdit-style,
+                with ``steps`` solver steps over the remaining part of a ``steps / start``-step
+                schedule: less noise to remove, a residual closer to SR_T.
         """
         model = self.model
         if steps < 1:
@@ -224,6 +243,11 @@ class DiffusionSampler:
         if color_fix not in COLOR_FIXES:
             raise SSRError(f"unknown colour correction {color_fix!r}; choose from {', '.join(COLOR_FIXES)}")
         make_scheduler(scheduler, model.config["schedule"])  # fail early on a bad name
+        if not 0 < start <= 1:
+            raise SSRError(f"start must be in (0, 1], got {start}")
+        unknown = set(modalities) - set(MODALITIES)
+        if unknown:
+            raise SSRError(f"unknown modality {sorted(unknown)[0]!r}; choose from {', '.join(MODALITIES)}")
         s = model.scale
         b, _, h, w = lr.shape
         if tuple(sr.shape[-2:]) != (s * h, s * w):
@@ -232,6 +256,7 @@ class DiffusionSampler:
         lr, sr, codes = lr.to(dev, torch.float32), sr.to(dev, torch.float32), codes.to(dev, torch.float32)
         depth = F.interpolate(depth.to(dev, torch.float32), size=(s * h, s * w), mode="bilinear", align_corners=False) \
             if tuple(depth.shape[-2:]) != (s * h, s * w) else depth.to(dev, torch.float32)
+        codes, depth = drop_modalities(codes, depth, "kernels" not in modalities, "depth" not in modalities)
         m = model.size_multiple
         ph, pw = -h % m, -w % m
         inputs = [lr, F.pixel_unshuffle(sr, s), codes, F.pixel_unshuffle(depth, s)]
@@ -250,7 +275,7 @@ class DiffusionSampler:
         was_training = model.training
         model.eval()
         try:
-            fn = self._tile_fn(int(steps), int(seed), scheduler, eta, callback)
+            fn = self._tile_fn(int(steps), int(seed), scheduler, eta, callback, float(start))
             residual = run_tiled(fn, inputs, tile, tile_overlap)[0][..., : s * h, : s * w]
         finally:
             model.train(was_training)

@@ -6,7 +6,7 @@ maps. ``from_pretrained()`` with no argument loads the weights shipped in the pa
 
 Folder layout (what ``save_pretrained`` writes and ``from_pretrained`` reads)::
 
-    pipeline.json         components and defaults (depth backend, rounds, momentum)
+    pipeline.json         components and defaults (depth backend, rounds, momentum, strength)
     svkr/dkenet/          DKENet            (config.json + model.safetensors)
     svkr/nonblind/        NonBlindSR        (config.json + model.safetensors, kernel PCA inside)
     depth/                the built-in depth network, when the backend is "builtin"
@@ -64,9 +64,14 @@ class SSRPipeline:
         diffusion: the diffusion stage (AMF + denoiser), or ``None`` for SVKR alone.
     """
 
-    def __init__(self, svkr: SVKR, depth_spec: str = "builtin", diffusion: "SSRDiffusion | None" = None):
+    def __init__(self, svkr: SVKR, depth_spec: str = "builtin", diffusion: "SSRDiffusion | None" = None,
+                 strength: float = 1.0, start: float = 1.0):
         self.svkr = svkr
         self.depth_spec = depth_spec
+        #: default scale of the diffusion residual (``pipeline.json`` "strength"; tuned per weights)
+        self.strength = float(strength)
+        #: default start of the sampling on the noise schedule (``pipeline.json`` "start"; 1 = pure noise)
+        self.start = float(start)
         self.diffusion = None
         self.sampler = None
         if diffusion is not None:
@@ -135,7 +140,8 @@ class SSRPipeline:
         svkr = SVKR(SSRModel.from_pretrained(root / "svkr" / "dkenet", device=device),
                     SSRModel.from_pretrained(root / "svkr" / "nonblind", device=device), est,
                     rounds=int(meta.get("rounds", 3)), momentum=float(meta.get("momentum", 0.9)))
-        pipe = cls(svkr, depth_spec=spec)
+        pipe = cls(svkr, depth_spec=spec, strength=float(meta.get("strength", 1.0)),
+                   start=float(meta.get("start", 1.0)))
         diff_dir = root / "diffusion"
         if load_diffusion and meta.get("diffusion", True) and (diff_dir / "config.json").is_file():
             from .models.denoiser import SSRDiffusion
@@ -178,7 +184,8 @@ class SSRPipeline:
                 self.diffusion.save_base(root / "diffusion" / "base")
         write_json(root / "pipeline.json", {"depth": self.depth_spec, "rounds": self.svkr.rounds,
                                             "momentum": self.svkr.momentum, "scale": self.native_scale,
-                                            "diffusion": self.diffusion is not None})
+                                            "diffusion": self.diffusion is not None, "strength": self.strength,
+                                            "start": self.start})
         return root
 
     @torch.no_grad()
@@ -196,7 +203,9 @@ class SSRPipeline:
         seed: int | None = None,
         scheduler: str = "dpm++",
         color_fix: str = "auto",
-        strength: float = 1.0,
+        strength: float | None = None,
+        modalities: tuple[str, ...] = ("kernels", "depth"),
+        start: float | None = None,
     ) -> PipelineOutput:
         """Super-resolve ``image`` (``3 x h x w`` or ``B x 3 x h x w`` in [0, 1]).
 
@@ -212,13 +221,20 @@ class SSRPipeline:
             seed: noise seed (default 0); the same seed gives the same image.
             scheduler: ``dpm++`` (default), ``ddim``, ``unipc``, ``euler``, ``euler-a``, ``heun``, ``ddpm``.
             color_fix: ``auto``, ``none``, ``wavelet`` or ``adain`` against the SVKR output.
-            strength: scale of the sampled residual (0: SVKR alone).
+            strength: scale of the sampled residual (0: SVKR alone; default: the pipeline's
+                :attr:`strength`, stored in ``pipeline.json`` with the weights it was tuned for).
+            modalities: the degradation modalities given to AMF (default both; the ablation
+                rows leave one out, see :func:`ssr.models.amf.drop_modalities`).
+            start: where sampling starts on the noise schedule, in (0, 1] (1: pure noise; below:
+                SDEdit from SR_T); default: the pipeline's :attr:`start`.
         """
         if diffusion is None:
             diffusion = self.has_diffusion
         if diffusion and not self.has_diffusion:
             raise SSRError("this pipeline has no diffusion weights (train them with `ssr train amf`); "
                            "run without the diffusion stage (--no-diffusion)")
+        if strength is not None and not strength >= 0:
+            raise SSRError(f"strength must be >= 0 (0: SVKR alone), got {strength}")
         if image.dim() == 3:
             image = image.unsqueeze(0)
         if image.dim() != 4 or image.shape[1] != 3:
@@ -234,8 +250,10 @@ class SSRPipeline:
 
             sr = self.sampler(image.to(self.device, torch.float32), sr, out.codes, out.depth,
                               steps=DEFAULT_STEPS if steps is None else int(steps), seed=0 if seed is None else int(seed),
-                              scheduler=scheduler, color_fix=color_fix, strength=strength, tile=tile,
-                              tile_overlap=tile_overlap)
+                              scheduler=scheduler, color_fix=color_fix,
+                              strength=self.strength if strength is None else float(strength), tile=tile,
+                              tile_overlap=tile_overlap, modalities=modalities,
+                              start=self.start if start is None else float(start))
         scale = scale or self.native_scale
         if scale != self.native_scale:
             size = (h * scale, w * scale)

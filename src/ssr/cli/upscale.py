@@ -30,7 +30,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="diffusion solver (default dpm++, DPM-Solver++ 2M)")
     p.add_argument("--color-fix", default="auto", choices=COLOR_FIXES,
                    help="colour correction against the SVKR result (auto: none in pixel mode, wavelet in latent mode)")
-    p.add_argument("--strength", type=float, default=1.0, help="scale of the diffusion residual (default 1)")
+    p.add_argument("--strength", type=float, default=None,
+                   help="scale of the diffusion residual, 0 = SVKR alone (default: the weights' tuned value)")
+    p.add_argument("--start", type=float, default=None,
+                   help="where sampling starts on the noise schedule, (0, 1]: 1 = pure noise, lower = closer to "
+                        "SVKR's output (default: the weights' tuned value)")
     p.add_argument("--base", metavar="PATH",
                    help="Stable-Diffusion-style folder (unet/, vae/) for latent-mode diffusion weights")
     p.add_argument("--svkr-rounds", type=int, default=3, metavar="T", help="refinement rounds T (default 3)")
@@ -84,6 +88,10 @@ def run(args: argparse.Namespace) -> int:
         raise SSRError("--svkr-rounds must be at least 1")
     if args.steps < 1:
         raise SSRError("--steps must be at least 1")
+    if args.strength is not None and not args.strength >= 0:
+        raise SSRError(f"--strength must be >= 0 (0: SVKR alone), got {args.strength}")
+    if args.start is not None and not 0 < args.start <= 1:
+        raise SSRError(f"--start must be in (0, 1], got {args.start}")
     pairs = _plan(args)
     inputs = {p for p, _ in pairs}
     todo = [(s, d) for s, d in pairs if not (args.resume and d.exists())]
@@ -93,7 +101,9 @@ def run(args: argparse.Namespace) -> int:
     pipe = SSRPipeline.from_pretrained(args.weights, device=args.device, depth=args.depth_backend, base=args.base,
                                        load_diffusion=not args.no_diffusion)
     use_diffusion = pipe.has_diffusion
-    print(f"mode: SVKR + diffusion ({args.steps} {args.scheduler} steps, seed {args.seed})" if use_diffusion
+    print(f"mode: SVKR + diffusion ({args.steps} {args.scheduler} steps, seed {args.seed}, strength "
+          f"{pipe.strength if args.strength is None else args.strength:g}, start "
+          f"{pipe.start if args.start is None else args.start:g})" if use_diffusion
           else "mode: SVKR" + ("" if args.no_diffusion else " (no diffusion weights in the pipeline)"))
     bar = tqdm(todo, desc="upscale", unit="img", disable=len(todo) < 2)
     failures = 0
@@ -110,7 +120,8 @@ def run(args: argparse.Namespace) -> int:
         maps = args.save_depth or args.save_kernels
         res = pipe(img.rgb, scale=args.scale, svkr_rounds=args.svkr_rounds, tile=args.tile or None,
                    tile_overlap=args.tile_overlap, return_maps=maps, diffusion=use_diffusion, steps=args.steps,
-                   seed=args.seed, scheduler=args.scheduler, color_fix=args.color_fix, strength=args.strength)
+                   seed=args.seed, scheduler=args.scheduler, color_fix=args.color_fix, strength=args.strength,
+                   start=args.start)
         sr = res.image[0]
         alpha = resize_alpha(img.alpha, tuple(sr.shape[-2:])) if img.alpha is not None else None
         write_image(dst, sr, alpha, bit_depth=img.bit_depth, grayscale=img.grayscale, protect=inputs)

@@ -6,7 +6,15 @@
 ``ssr-svkr-nodepth``  no depth: the DKENet trained without depth (``svkr/dkenet_nodepth``), T = 1
 ``ssr``             the full pipeline: SVKR (T = 3) + the diffusion stage at its defaults
                     (10 DPM-Solver++ steps, seed 0); needs a pipeline with diffusion weights
+``ssr-t1``          ablation "kernel + depth, no SVKR": SVKR with T = 1, then diffusion
+``ssr-kernel-only`` ablation "kernel only": T = 1, AMF given the kernels, depth nulled
+``ssr-depth-only``  ablation "depth only": T = 1, AMF given the depth, kernels nulled
 ==================  =====================================================================
+
+The three ablations of the diffusion stage follow the rows of the paper's Table 2 (section
+4.3) on one set of weights: the ``amf`` stage trains with modality dropout (``cond_dropout``),
+so a left-out modality is replaced by its null value (:func:`ssr.models.amf.drop_modalities`)
+rather than by a separately trained model. SR_T itself (the anchor) is SVKR's in every row.
 
 All take ``weights=`` (a pipeline folder, default the shipped one), ``device=`` and ``tile=``.
 Native scale x4; x2 and x3 are the x4 result shrunk with area averaging (as ``ssr upscale``).
@@ -87,24 +95,37 @@ class SSRUpscaler:
     scales = (2, 3, 4)
 
     def __init__(self, name: str = "ssr", weights: str | None = None, device: str | None = None,
-                 tile: int | None = 256, steps: int | None = None, seed: int = 0):
+                 tile: int | None = 256, steps: int | None = None, seed: int = 0, rounds: int = 3,
+                 modalities: tuple[str, ...] = ("kernels", "depth"), strength: float | None = None,
+                 start: float | None = None):
         from ..pipeline import DEFAULT_DIR, SSRPipeline
 
         self.name, self.tile, self.steps, self.seed = name, tile, steps, seed
+        self.rounds, self.modalities = int(rounds), tuple(modalities)
         self.pipe = SSRPipeline.from_pretrained(weights, device=device)
         if not self.pipe.has_diffusion:
             raise SSRError(f"{name} needs a pipeline with diffusion weights ({weights or DEFAULT_DIR} has none); "
                            "train them with `ssr train amf` and pass --weights")
+        self.strength = self.pipe.strength if strength is None else float(strength)
+        self.start = self.pipe.start if start is None else float(start)
         self.device = str(self.pipe.device)
         digest = weights_digest(Path(weights or DEFAULT_DIR), ["svkr/dkenet", "svkr/nonblind", "depth", "diffusion"])
-        self.signature = f"{name}-s{steps or 'default'}-seed{seed}-{digest}"
+        self.signature = (f"{name}-s{steps or 'default'}-seed{seed}-T{self.rounds}-{'+'.join(self.modalities) or 'none'}"
+                          f"-x{self.strength:g}{'' if self.start == 1 else f'-from{self.start:g}'}-{digest}")
 
     @torch.no_grad()
     def __call__(self, lr: torch.Tensor, scale: int) -> torch.Tensor:
         if scale not in self.scales:
             raise SSRError(f"{self.name} supports x{', x'.join(map(str, self.scales))}, not x{scale}")
-        out = self.pipe(lr.to(self.device), scale=scale, tile=self.tile, steps=self.steps, seed=self.seed)
+        out = self.pipe(lr.to(self.device), scale=scale, tile=self.tile, steps=self.steps, seed=self.seed,
+                        svkr_rounds=self.rounds, modalities=self.modalities, strength=self.strength,
+                        start=self.start)
         return out.image.clamp(0, 1).to(lr.device)
 
 
 register_method("ssr", lambda **kw: SSRUpscaler(**{"name": "ssr", **kw}))
+register_method("ssr-t1", lambda **kw: SSRUpscaler(**{"name": "ssr-t1", "rounds": 1, **kw}))
+register_method("ssr-kernel-only", lambda **kw: SSRUpscaler(**{"name": "ssr-kernel-only", "rounds": 1,
+                                                               "modalities": ("kernels",), **kw}))
+register_method("ssr-depth-only", lambda **kw: SSRUpscaler(**{"name": "ssr-depth-only", "rounds": 1,
+                                                              "modalities": ("depth",), **kw}))

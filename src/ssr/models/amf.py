@@ -62,6 +62,47 @@ def unet_residual_layout(block_out_channels: Sequence[int], layers_per_block: in
     return layout
 
 
+#: the two degradation modalities AMF fuses with the LR image
+MODALITIES = ("kernels", "depth")
+#: the "no depth" value: a flat map half-way between far (0) and near (1)
+NULL_DEPTH = 0.5
+
+
+def drop_modalities(codes: torch.Tensor, depth: torch.Tensor, kernels_off: torch.Tensor | bool = False,
+                    depth_off: torch.Tensor | bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Replace a modality by its null value, per sample: kernel codes by 0 (the standardised PCA
+    code of the *mean* training kernel: "blur unknown") and depth by the flat map
+    :data:`NULL_DEPTH` ("no depth cue").
+
+    Training with random drops (``cond_dropout`` of the ``amf`` stage) teaches one model to work
+    with either modality missing, which is how the ablation rows "kernel only" / "depth only"
+    are measured on one set of weights (``ssr bench`` methods ``ssr-kernel-only`` /
+    ``ssr-depth-only``).
+
+    Args:
+        codes: ``B x n x h x w`` kernel PCA codes.
+        depth: ``B x 1 x H x W`` depth in [0, 1].
+        kernels_off, depth_off: a bool for the whole batch or a ``B`` bool tensor.
+
+    Returns:
+        ``(codes, depth)`` with the dropped entries replaced (inputs are not modified).
+    """
+    def _mask(off, x):
+        if isinstance(off, bool):
+            return None if not off else torch.ones(x.shape[0], dtype=torch.bool, device=x.device)
+        off = off.to(x.device, torch.bool).view(-1)
+        if off.numel() != x.shape[0]:
+            raise ValueError(f"drop mask has {off.numel()} entries for a batch of {x.shape[0]}")
+        return off if bool(off.any()) else None
+
+    mk, md = _mask(kernels_off, codes), _mask(depth_off, depth)
+    if mk is not None:
+        codes = torch.where(mk.view(-1, 1, 1, 1), torch.zeros_like(codes), codes)
+    if md is not None:
+        depth = torch.where(md.view(-1, 1, 1, 1), torch.full_like(depth, NULL_DEPTH), depth)
+    return codes, depth
+
+
 class _ResBlock(nn.Module):
     """Pre-activation residual block ``x + conv(act(conv(act(x))))`` without normalisation."""
 

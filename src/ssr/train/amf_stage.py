@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import SSRError
+from ..models.amf import drop_modalities
 from ..models.denoiser import SSRDiffusion
 from .data import resolve_data_path
 from .svkr_stages import _SRStage, psnr
@@ -63,6 +64,7 @@ class AMFTrainer(_SRStage):
         "init_from_optional": False,  # ignore a missing init_from folder instead of failing
         "svkr_rounds": 3,
         "svkr_depth": None,           # override the pipeline's depth backend
+        "cond_dropout": {"kernels": 0.0, "depth": 0.0},  # per-sample probability of nulling a modality
         "eval_steps": 4,
         "model": {"mode": "pixel", "unet": {}, "amf": {}, "residual_scale": 0.1, "direct_input": "sr",
                   "schedule": {}, "base": None},
@@ -146,7 +148,13 @@ class AMFTrainer(_SRStage):
         t = torch.randint(0, self.alphas_cumprod.numel(), (n,), device=x0.device)
         ab = self.alphas_cumprod[t].view(n, 1, 1, 1)
         x_t = ab.sqrt() * x0 + (1 - ab).sqrt() * noise
-        out = self.model(x_t, t, batch["lr"], sr, batch["codes"], batch["depth"]).float()
+        codes, depth = batch["codes"], batch["depth"]
+        drop = self.cfg.get("cond_dropout") or {}
+        pk, pd = float(drop.get("kernels", 0.0)), float(drop.get("depth", 0.0))
+        if pk > 0 or pd > 0:  # modality dropout (see ssr.models.amf.drop_modalities)
+            codes, depth = drop_modalities(codes, depth, torch.rand(n, device=x0.device) < pk,
+                                           torch.rand(n, device=x0.device) < pd)
+        out = self.model(x_t, t, batch["lr"], sr, codes, depth).float()
         x0_hat, target = self._x0_and_target(out, x_t, x0, noise, ab)
         w = self.cfg["loss"]
         l_diff = F.mse_loss(out, target)
