@@ -12,6 +12,8 @@
 # from the shipped DKENet; it did not beat the CPU one on 2026-11-27) beside it on the one GPU. Then a pipeline is assembled from them, and phase 2
 # trains AMF + the denoiser (configs/amf_gpu.yaml) on that frozen SVKR with what is left of
 # SSR_SECONDS (default 540) minus a reserve for the GPU speed benchmark and packing.
+# SSR_PHASE1_S=0 skips phase 1 (the diffusion stage then trains on the shipped SVKR);
+# SSR_AMF_INIT=FOLDER starts the diffusion stage from those weights (e.g. a carried earlier run).
 # Results: $OUT/phase1.tgz (the moment phase 1 ends), $OUT/phase2.tgz, $OUT/*.log, $OUT/speed.md.
 set -u
 START=$(date +%s)
@@ -35,17 +37,19 @@ fi
 DEVICE=${SSR_DEVICE:-cuda}
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>/dev/null; python3 -c "import torch, diffusers; print('torch', torch.__version__, 'diffusers', diffusers.__version__)"; } > "$OUT/env.txt" 2>&1
 
-NBCFG=${SSR_NONBLIND_CONFIG:-configs/nonblind_gpu_more.yaml}
-python3 -m ssr train nonblind --config "$NBCFG" --out "$R/nonblind" --time-budget "$P1" --device "$DEVICE" > "$OUT/nonblind.log" 2>&1 &
-NB=$!
-if [ "${SSR_DKENET:-0}" = 1 ]; then
-  python3 -m ssr train dkenet --config configs/dkenet_gpu.yaml --out "$R/dkenet" --time-budget "$P1" --device "$DEVICE" > "$OUT/dkenet.log" 2>&1 &
-  DK=$!
-  wait $DK; echo "dkenet exit $?" >> "$OUT/status.txt"
+if [ "$P1" -gt 0 ]; then
+  NBCFG=${SSR_NONBLIND_CONFIG:-configs/nonblind_gpu_more.yaml}
+  python3 -m ssr train nonblind --config "$NBCFG" --out "$R/nonblind" --time-budget "$P1" --device "$DEVICE" > "$OUT/nonblind.log" 2>&1 &
+  NB=$!
+  if [ "${SSR_DKENET:-0}" = 1 ]; then
+    python3 -m ssr train dkenet --config configs/dkenet_gpu.yaml --out "$R/dkenet" --time-budget "$P1" --device "$DEVICE" > "$OUT/dkenet.log" 2>&1 &
+    DK=$!
+    wait $DK; echo "dkenet exit $?" >> "$OUT/status.txt"
+  fi
+  wait $NB; echo "nonblind exit $?" >> "$OUT/status.txt"
 fi
-wait $NB; echo "nonblind exit $?" >> "$OUT/status.txt"
 echo "phase 1 done at +$(( $(date +%s) - START )) s" >> "$OUT/status.txt"
-tar czf "$OUT/phase1.tgz" --exclude=checkpoints --exclude=depth_cache.pt --exclude=tb -C "$R" $(cd "$R" && ls -d nonblind dkenet 2>/dev/null) 2>>"$OUT/status.txt"
+[ "$P1" -gt 0 ] && tar czf "$OUT/phase1.tgz" --exclude=checkpoints --exclude=depth_cache.pt --exclude=tb -C "$R" $(cd "$R" && ls -d nonblind dkenet 2>/dev/null) 2>>"$OUT/status.txt"
 
 NBW=$R/nonblind/final; [ -f "$NBW/model.safetensors" ] || NBW=src/ssr/weights/svkr/nonblind
 DKW=$R/dkenet/final; [ -f "$DKW/model.safetensors" ] || DKW=src/ssr/weights/svkr/dkenet
@@ -54,8 +58,9 @@ python3 scripts/ship_pipeline.py --dkenet "$DKW" --nonblind "$NBW" --out "$R/pip
 LEFT=$(( TOTAL - ($(date +%s) - START) - 75 ))
 echo "phase 2 budget ${LEFT} s (svkr: $DKW, $NBW)" >> "$OUT/status.txt"
 if [ "$LEFT" -gt 30 ]; then
+  INIT=(); [ -n "${SSR_AMF_INIT:-}" ] && INIT=(--init "$SSR_AMF_INIT")
   python3 -m ssr train amf --config configs/amf_gpu.yaml --out "$R/amf" --time-budget "$LEFT" --device "$DEVICE" \
-    --init-pipeline "$R/pipeline" > "$OUT/amf.log" 2>&1
+    --init-pipeline "$R/pipeline" "${INIT[@]}" > "$OUT/amf.log" 2>&1
   echo "amf exit $?" >> "$OUT/status.txt"
 fi
 W=$R/pipeline
