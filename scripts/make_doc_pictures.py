@@ -2,10 +2,11 @@
 
     python scripts/make_doc_pictures.py [--out docs/images] [--threads 2]
 
-1. side-by-side crops (LR nearest, bicubic, Real-ESRGAN x4plus, SSR's SVKR, HR) of three
-   RealSR pairs, as `ssr bench --crops` draws them (Real-ESRGAN needs the `realesrgan` extra);
-2. one RealSR picture upscaled by `ssr upscale --save-depth --save-kernels`: the SR, its
-   estimated depth and the estimated kernels drawn over it, side by side.
+1. side-by-side crops (LR nearest, bicubic, Real-ESRGAN x4plus, SSR's SVKR, the full SSR
+   pipeline when the weights have a diffusion stage, HR) of three RealSR pairs, as
+   `ssr bench --crops` draws them (Real-ESRGAN needs the `realesrgan` extra);
+2. one RealSR picture upscaled by `ssr upscale --save-depth --save-kernels`: the SR (full
+   pipeline at its defaults), its estimated depth and the estimated kernels drawn over it.
 """
 from __future__ import annotations
 
@@ -24,8 +25,15 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default="docs/images")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--weights", help="pipeline folder (default: the shipped weights)")
     args = ap.parse_args(argv)
     from PIL import Image
+
+    from ssr.pipeline import DEFAULT_DIR
+
+    weights = Path(args.weights) if args.weights else DEFAULT_DIR
+    has_diffusion = (weights / "diffusion" / "config.json").is_file()
+    extra = ["--weights", str(weights)]
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -36,13 +44,14 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         bench = Path(tmp) / "bench"
         subprocess.run([sys.executable, "-m", "ssr", "bench", "--data", "realsr", "--limit", "7", "--methods", "bicubic",
-                        "realesrgan", "ssr-svkr", "--out", str(bench), "--crops", "7", "--metrics", "psnr",
-                        "--threads", str(args.threads), "--quiet"], check=True)
+                        "realesrgan", "ssr-svkr", *(["ssr"] if has_diffusion else []), "--out", str(bench),
+                        "--crops", "7", "--metrics", "psnr", "--threads", str(args.threads), "--quiet", *extra],
+                       check=True)
         for name in NAMES:
             shutil.copyfile(bench / "crops" / f"RealSR-x4__{name}_LR4.png", out / f"realsr_{name.lower()}_crops.png")
         sr = Path(tmp) / "sr.png"
         subprocess.run([sys.executable, "-m", "ssr", "upscale", str(lr_dir / f"{MAPS}_LR4.webp"), "-o", str(sr),
-                        "--save-depth", "--save-kernels"], check=True)
+                        "--save-depth", "--save-kernels", *extra], check=True)
         parts = [Image.open(Path(tmp) / f"sr{s}.png").convert("RGB").resize((384, 384), Image.LANCZOS)
                  for s in ("", "_depth", "_kernels")]
         sheet = Image.new("RGB", (3 * 384 + 16, 384), "white")
