@@ -149,8 +149,8 @@ class SSRPipeline:
             try:
                 diffusion = SSRDiffusion.from_pretrained(diff_dir, device=device)
             except ImportError as exc:
-                raise SSRError(f"the diffusion stage needs diffusers ({exc}); install it with "
-                               "`pip install diffusers` (a dependency of ssr) or run without it (--no-diffusion)") from None
+                raise SSRError(f"the diffusion stage needs diffusers ({exc}); install it with `pip install "
+                               "diffusers` (a dependency of ssr) or run without it (--no-diffusion)") from None
             if diffusion.mode == "latent":
                 recorded = diffusion.config.get("base")
                 candidates = [Path(base)] if base else [diff_dir / "base", *([Path(recorded)] if recorded else [])]

@@ -110,8 +110,9 @@ class SSRUpscaler:
         self.start = self.pipe.start if start is None else float(start)
         self.device = str(self.pipe.device)
         digest = weights_digest(Path(weights or DEFAULT_DIR), ["svkr/dkenet", "svkr/nonblind", "depth", "diffusion"])
-        self.signature = (f"{name}-s{steps or 'default'}-seed{seed}-T{self.rounds}-{'+'.join(self.modalities) or 'none'}"
-                          f"-x{self.strength:g}{'' if self.start == 1 else f'-from{self.start:g}'}-{digest}")
+        mods = "+".join(self.modalities) or "none"
+        start = "" if self.start == 1 else f"-from{self.start:g}"
+        self.signature = f"{name}-s{steps or 'default'}-seed{seed}-T{self.rounds}-{mods}-x{self.strength:g}{start}-{digest}"
 
     @torch.no_grad()
     def __call__(self, lr: torch.Tensor, scale: int) -> torch.Tensor:
