@@ -6,7 +6,7 @@ maps. ``from_pretrained()`` with no argument loads the weights shipped in the pa
 
 Folder layout (what ``save_pretrained`` writes and ``from_pretrained`` reads)::
 
-    pipeline.json         components and defaults (depth backend, rounds, momentum, strength)
+    pipeline.json         components and defaults (depth backend, rounds, momentum, diffusion strength and start)
     svkr/dkenet/          DKENet            (config.json + model.safetensors)
     svkr/nonblind/        NonBlindSR        (config.json + model.safetensors, kernel PCA inside)
     depth/                the built-in depth network, when the backend is "builtin"
