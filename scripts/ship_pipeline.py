@@ -51,8 +51,8 @@ def main(argv=None) -> int:
     diffusion = SSRModel.from_pretrained(args.diffusion, device="cpu") if args.diffusion else None
     SSRPipeline(svkr, depth_spec="builtin", diffusion=diffusion, strength=args.strength,
                 start=args.start).save_pretrained(staging)
-    nodepth_dir = args.dkenet_nodepth or (out / "svkr" / "dkenet_nodepth" if (out / "svkr" / "dkenet_nodepth" /
-                                                                               "config.json").is_file() else None)
+    kept = out / "svkr" / "dkenet_nodepth"
+    nodepth_dir = args.dkenet_nodepth or (kept if (kept / "config.json").is_file() else None)
     if nodepth_dir:
         nodepth = SSRModel.from_pretrained(nodepth_dir, device="cpu")
         nodepth.save_pretrained(staging / "svkr" / "dkenet_nodepth", extra=getattr(nodepth, "pretrained_extra", None))

@@ -65,6 +65,15 @@ def scheduler_names() -> list[str]:
     return list(SCHEDULERS)
 
 
+def check_blend(strength: float | None = None, start: float | None = None) -> None:
+    """Raise :class:`SSRError` for a residual ``strength`` below 0 or a ``start`` outside (0, 1]
+    (``None``: not given). Shared by the sampler and ``ssr upscale``, which checks before any file."""
+    if strength is not None and not strength >= 0:
+        raise SSRError(f"strength must be >= 0 (0: SVKR alone), got {strength}")
+    if start is not None and not 0 < start <= 1:
+        raise SSRError(f"start must be in (0, 1] (1: from pure noise), got {start}")
+
+
 def make_scheduler(name: str, schedule: dict):
     """A diffusers scheduler by name, configured with the training noise ``schedule``."""
     import diffusers
@@ -243,8 +252,7 @@ class DiffusionSampler:
         if color_fix not in COLOR_FIXES:
             raise SSRError(f"unknown colour correction {color_fix!r}; choose from {', '.join(COLOR_FIXES)}")
         make_scheduler(scheduler, model.config["schedule"])  # fail early on a bad name
-        if not 0 < start <= 1:
-            raise SSRError(f"start must be in (0, 1], got {start}")
+        check_blend(strength, start)
         unknown = set(modalities) - set(MODALITIES)
         if unknown:
             raise SSRError(f"unknown modality {sorted(unknown)[0]!r}; choose from {', '.join(MODALITIES)}")

@@ -233,8 +233,6 @@ class SSRPipeline:
         if diffusion and not self.has_diffusion:
             raise SSRError("this pipeline has no diffusion weights (train them with `ssr train amf`); "
                            "run without the diffusion stage (--no-diffusion)")
-        if strength is not None and not strength >= 0:
-            raise SSRError(f"strength must be >= 0 (0: SVKR alone), got {strength}")
         if image.dim() == 3:
             image = image.unsqueeze(0)
         if image.dim() != 4 or image.shape[1] != 3:

@@ -5,7 +5,7 @@ import argparse
 import time
 from pathlib import Path
 
-from ..diffusion import COLOR_FIXES, scheduler_names
+from ..diffusion import COLOR_FIXES, check_blend, scheduler_names
 from ..errors import SSRError
 from ..io import READ_EXTS, list_images, read_image, resize_alpha, write_image
 
@@ -88,10 +88,7 @@ def run(args: argparse.Namespace) -> int:
         raise SSRError("--svkr-rounds must be at least 1")
     if args.steps < 1:
         raise SSRError("--steps must be at least 1")
-    if args.strength is not None and not args.strength >= 0:
-        raise SSRError(f"--strength must be >= 0 (0: SVKR alone), got {args.strength}")
-    if args.start is not None and not 0 < args.start <= 1:
-        raise SSRError(f"--start must be in (0, 1], got {args.start}")
+    check_blend(args.strength, args.start)  # before any file is read or written
     pairs = _plan(args)
     inputs = {p for p, _ in pairs}
     todo = [(s, d) for s, d in pairs if not (args.resume and d.exists())]

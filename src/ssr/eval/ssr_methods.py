@@ -95,17 +95,18 @@ class SSRUpscaler:
     scales = (2, 3, 4)
 
     def __init__(self, name: str = "ssr", weights: str | None = None, device: str | None = None,
-                 tile: int | None = 256, steps: int | None = None, seed: int = 0, rounds: int = 3,
+                 tile: int | None = 256, steps: int | None = None, seed: int = 0, rounds: int | None = None,
                  modalities: tuple[str, ...] = ("kernels", "depth"), strength: float | None = None,
                  start: float | None = None):
         from ..pipeline import DEFAULT_DIR, SSRPipeline
 
         self.name, self.tile, self.steps, self.seed = name, tile, steps, seed
-        self.rounds, self.modalities = int(rounds), tuple(modalities)
+        self.modalities = tuple(modalities)
         self.pipe = SSRPipeline.from_pretrained(weights, device=device)
         if not self.pipe.has_diffusion:
             raise SSRError(f"{name} needs a pipeline with diffusion weights ({weights or DEFAULT_DIR} has none); "
                            "train them with `ssr train amf` and pass --weights")
+        self.rounds = self.pipe.svkr.rounds if rounds is None else int(rounds)  # None: pipeline.json's T
         self.strength = self.pipe.strength if strength is None else float(strength)
         self.start = self.pipe.start if start is None else float(start)
         self.device = str(self.pipe.device)
