@@ -12,14 +12,20 @@ the diffusion seed and everything else stay fixed, so only the perturbation chan
 * depth shift d: depth' = clamp(depth + d, 0, 1), kernel codes unchanged.
 * residual strength s: SR = SR_T + s * residual with the unperturbed conditions (s = 0: SVKR alone),
   for each start of the sampling on the noise schedule in ``--starts`` (1: from pure noise;
-  below 1: SDEdit-style from SR_T, see ``DiffusionSampler(start=)``).
+  below 1: SDEdit-style from SR_T, see ``DiffusionSampler(start=)``) and each colour correction
+  in ``--color-fixes`` (``wavelet`` keeps only the residual's high frequencies). One residual is
+  sampled per picture and start (``return_residual``); strengths and corrections reuse it.
+* control (``--grain``): SR_T plus white Gaussian grain of standard deviation g (8-bit levels / 255,
+  seeded, clamped), no diffusion: a residual that only adds noise. NIQE rewards some noise, so
+  the diffusion stage earns its place only where it beats this curve.
 
 Scores as ``ssr bench``: PSNR-Y and SSIM on the 8-bit output with a ``scale``-pixel border
 crop, and NIQE. Prints markdown (and ``--json FILE`` writes every per-picture score).
 
     python benchmarks/amf_sensitivity.py --weights DIR [--data realsr] [--every 4] [--limit N]
         [--steps 10] [--kernel-factors 0.5,0.75,1,1.33,2] [--depth-shifts -0.4,-0.2,0,0.2,0.4]
-        [--strengths 0,0.25,0.5,0.75,1] [--starts 1] [--device cpu] [--threads 2] [--tile 256] [--json FILE]
+        [--strengths 0,0.25,0.5,0.75,1] [--starts 1] [--color-fixes auto] [--scheduler dpm++] [--grain 0.01,0.02]
+        [--device cpu] [--threads 2] [--tile 256] [--json FILE]
 
 ``--limit`` caps the number of pictures after ``--every`` subsetting.
 """
@@ -104,7 +110,7 @@ def table(title: str, head: str, rows: dict, extra: dict[str, tuple[str, str]]) 
     print(f"\n### {title}\n\n| {head} | " + " | ".join(c[0] for c in cols.values()) + " |")
     print("|" + "---:|" * (head.count("|") + 1 + len(cols)))
     for value, rs in rows.items():
-        label = " | ".join(f"{v:g}" for v in value) if isinstance(value, tuple) else f"{value:g}"
+        label = " | ".join(v if isinstance(v, str) else f"{v:g}" for v in (value if isinstance(value, tuple) else (value,)))
         print(f"| {label} | " + " | ".join(fmt(mean(rs, key), c[1]) for key, c in cols.items()) + " |")
 
 
@@ -123,6 +129,10 @@ def main() -> int:
     ap.add_argument("--depth-shifts", type=floats, default=floats("-0.4,-0.2,0,0.2,0.4"))
     ap.add_argument("--strengths", type=floats, default=floats("0,0.25,0.5,0.75,1"))
     ap.add_argument("--starts", type=floats, default=floats("1"), help="starts of sampling for the strength table")
+    ap.add_argument("--color-fixes", type=lambda t: [v.strip() for v in t.split(",") if v.strip()], default=["auto"],
+                    help="colour corrections for the strength table (auto, none, wavelet, adain)")
+    ap.add_argument("--scheduler", default="dpm++", help="diffusion solver (default dpm++)")
+    ap.add_argument("--grain", type=floats, default=[], help="control: SR_T + Gaussian grain of these std devs")
     ap.add_argument("--json", help="also write means and per-picture scores here")
     args = ap.parse_args(glue_lists(sys.argv[1:]))
     torch.set_num_threads(args.threads)
@@ -143,7 +153,9 @@ def main() -> int:
     idx = list(range(0, len(ds), max(1, args.every)))[: args.limit]
     res: dict[str, dict[float, list]] = {"kernel": {f: [] for f in args.kernel_factors},
                                          "depth": {d: [] for d in args.depth_shifts},
-                                         "strength": {(t, v): [] for t in args.starts for v in args.strengths}}
+                                         "strength": {(t, c, v): [] for t in args.starts for c in args.color_fixes
+                                                      for v in args.strengths},
+                                         "grain": {g: [] for g in args.grain}}
     checks = {"kernels f=1": 0.0, "codes f=1": 0.0, "strength 0 vs SR_T": 0.0}
 
     def check(key: str, a: torch.Tensor, b: torch.Tensor) -> None:
@@ -156,17 +168,20 @@ def main() -> int:
         out = pipe.svkr(lr, rounds=3, tile=tile, return_kernels=True)  # sr 1x3xsHxsW, kernels 1xk*kxhxw
         field, codes, depth = out.kernels, out.codes, out.depth  # codes 1 x n x h x w, depth 1 x 1 x sH x sW
 
-        def sample(c=None, d=None, strength=1.0, start=1.0):
-            base = c is None and d is None and strength == 1.0 and start == 1.0
-            if base and "base" in cache:
-                return cache["base"]  # the unperturbed sample (f = 1, d = 0, s = 1) is drawn once
-            sr = pipe.sampler(lr, out.sr, codes if c is None else c, depth if d is None else d, steps=steps,
-                              seed=args.seed, strength=strength, tile=tile, start=start)
-            if base:
-                cache["base"] = sr
-            return sr
+        def residual(c=None, d=None, start=1.0):
+            key = start if c is None and d is None else None
+            if key is not None and key in cache:
+                return cache[key]  # unperturbed residuals are drawn once per start
+            r = pipe.sampler(lr, out.sr, codes if c is None else c, depth if d is None else d, steps=steps,
+                             seed=args.seed, tile=tile, start=start, scheduler=args.scheduler, return_residual=True)
+            if key is not None:
+                cache[key] = r
+            return r
 
-        cache: dict[str, torch.Tensor] = {}
+        def sample(c=None, d=None):
+            return pipe.sampler.blend(out.sr, residual(c, d))
+
+        cache: dict[float, torch.Tensor] = {}
 
         base_w = kernel_width(field).mean().item()
         for f in args.kernel_factors:
@@ -182,23 +197,31 @@ def main() -> int:
             res["depth"][d].append({"name": item.name, "depth": dd.mean().item(),
                                     **scores(sample(d=None if d == 0 else dd), item.hr, s)})
         for t in args.starts:
-            for v in args.strengths:
-                sr = out.sr if (v == 0 and t != 1) else sample(strength=v, start=t)
-                if v == 0:
-                    check("strength 0 vs SR_T", sr, out.sr)
-                res["strength"][(t, v)].append({"name": item.name, **scores(sr, item.hr, s)})
+            for cf in args.color_fixes:
+                for v in args.strengths:
+                    sr = out.sr if v == 0 else pipe.sampler.blend(out.sr, residual(start=t), v, cf)
+                    if v == 0:
+                        check("strength 0 vs SR_T", pipe.sampler.blend(out.sr, residual(start=t), 0, cf), out.sr)
+                    res["strength"][(t, cf, v)].append({"name": item.name, **scores(sr, item.hr, s)})
+        for g in args.grain:
+            gen = torch.Generator().manual_seed(args.seed * 1000003 + i)
+            noisy = (out.sr + g * torch.randn(out.sr.shape, generator=gen).to(out.sr)).clamp(0, 1)
+            res["grain"][g].append({"name": item.name, **scores(noisy, item.hr, s)})
         print(f"[{n + 1}/{len(idx)}] {item.name}: {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
 
     print("## AMF sensitivity (SSR Fig. 8-9)\n")
     print("command: `python " + " ".join(sys.argv) + "`  ")
     print(f"machine: {machine_line()}; device {pipe.device}  ")
     print(f"data: {ds.label}, {len(idx)} pictures (every {args.every}th of {len(ds)}); diffusion {steps} steps, "
-          f"seed {args.seed}, tile {tile}; weights {args.weights or DEFAULT_DIR}  ")
+          f"{args.scheduler}, seed {args.seed}, tile {tile}; weights {args.weights or DEFAULT_DIR}  ")
     print("checks (max |diff|): " + ", ".join(f"{k} {v:.2e}" for k, v in checks.items()))
     table("Kernel width factor (depth unchanged, strength 1)", "factor f", res["kernel"],
           {"sigma0": ("estimated sigma (HR px)", "{:.3f}"), "sigma": ("rescaled sigma (HR px)", "{:.3f}")})
     table("Depth shift (kernels unchanged, strength 1)", "shift d", res["depth"], {"depth": ("mean depth", "{:.3f}")})
-    table("Residual strength (unperturbed conditions; 0 = SVKR alone)", "start t | strength s", res["strength"], {})
+    table("Residual strength (unperturbed conditions; 0 = SVKR alone)", "start t | colour fix | strength s",
+          res["strength"], {})
+    if args.grain:
+        table("Control: SR_T + Gaussian grain (no diffusion)", "grain std g", res["grain"], {})
     if args.json:
         summary = {t: {str(v): {k: mean(rs, k) for k in rs[0] if k != "name"} for v, rs in rows.items() if rs}
                    for t, rows in res.items()}

@@ -43,7 +43,7 @@ def main() -> None:
         ]
     for t in (1, 3):
         rows.append((f"SVKR, T = {t} (whole pipeline call)",
-                     median_time(lambda: pipe(lr, svkr_rounds=t), args.runs, sync)))
+                     median_time(lambda: pipe(lr, svkr_rounds=t, diffusion=False), args.runs, sync)))
     try:
         from ssr.eval.methods import get_method
 

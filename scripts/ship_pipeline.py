@@ -2,14 +2,15 @@
 
     python scripts/ship_pipeline.py --dkenet runs/dkenet_cpu/final --nonblind runs/nonblind_cpu/final \
         [--dkenet-nodepth runs/dkenet_nodepth_cpu/final] [--depth runs/depth_cpu/final] \
-        [--diffusion runs/amf_cpu/final [--strength S] [--start T]] [--out src/ssr/weights]
+        [--diffusion runs/amf_cpu/final [--strength S] [--start T] [--scheduler NAME]] [--out src/ssr/weights]
 
 Each input is a folder written by ``ssr train`` (``config.json`` + ``model.safetensors``). The
 training metadata each stage stored (data, steps, command) travels inside its ``config.json``,
 so the model card can be written from the shipped files alone. Without ``--depth`` the depth
 network already in ``--out`` (or the package's) is kept, and so is the no-depth DKENet without
-``--dkenet-nodepth``. ``--strength`` (the default scale of the diffusion residual) and ``--start`` (where sampling
-starts on the noise schedule) are stored in ``pipeline.json`` (tune them for the weights:
+``--dkenet-nodepth``. ``--strength`` (the default scale of the diffusion residual), ``--scheduler``
+(the default solver) and ``--start`` (where sampling starts on the noise schedule) are stored in
+``pipeline.json`` (tune them for the weights:
 docs/diffusion.md).
 """
 from __future__ import annotations
@@ -34,6 +35,7 @@ def main(argv=None) -> int:
     ap.add_argument("--diffusion", help="a trained diffusion stage folder (ssr train amf ... /final)")
     ap.add_argument("--strength", type=float, default=1.0, help="default diffusion residual scale (default 1)")
     ap.add_argument("--start", type=float, default=1.0, help="default start of sampling on the noise schedule (default 1)")
+    ap.add_argument("--scheduler", default="dpm++", help="default diffusion solver (default dpm++)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--momentum", type=float, default=0.9)
     ap.add_argument("--out", default=str(DEFAULT_DIR))
@@ -50,7 +52,7 @@ def main(argv=None) -> int:
                 depth, rounds=args.rounds, momentum=args.momentum)
     diffusion = SSRModel.from_pretrained(args.diffusion, device="cpu") if args.diffusion else None
     SSRPipeline(svkr, depth_spec="builtin", diffusion=diffusion, strength=args.strength,
-                start=args.start).save_pretrained(staging)
+                start=args.start, scheduler=args.scheduler).save_pretrained(staging)
     kept = out / "svkr" / "dkenet_nodepth"
     nodepth_dir = args.dkenet_nodepth or (kept if (kept / "config.json").is_file() else None)
     if nodepth_dir:

@@ -85,7 +85,15 @@ def test_sampling_is_deterministic_for_a_seed_and_differs_across_seeds():
     assert (a - b).abs().mean() > 1e-3
     # the residual is what the diffusion adds; strength scales it, 0 gives SR_T back
     assert torch.allclose(sampler(lr, sr, codes, depth, steps=3, seed=1, strength=0.0), sr)
-    for name in ("euler-a", "ddpm"):  # stochastic solvers are seeded too
+    # one residual serves every strength and colour correction (the sweeps of amf_sensitivity.py)
+    res = sampler(lr, sr, codes, depth, steps=3, seed=1, return_residual=True)
+    assert res.shape == sr.shape and res.abs().max() > 0
+    assert torch.equal(sampler.blend(sr, res), a)
+    for kw in ({"strength": 0.3}, {"strength": 0.7, "color_fix": "wavelet"}, {"strength": 1.0, "color_fix": "adain"}):
+        assert torch.equal(sampler.blend(sr, res, **kw), sampler(lr, sr, codes, depth, steps=3, seed=1, **kw))
+    with pytest.raises(SSRError, match="strength"):
+        sampler.blend(sr, res, -1.0)
+    for name in ("euler-a", "ddpm", "dpm++-sde"):  # stochastic solvers are seeded too
         assert torch.equal(sampler(lr, sr, codes, depth, steps=2, seed=5, scheduler=name),
                            sampler(lr, sr, codes, depth, steps=2, seed=5, scheduler=name))
 
@@ -373,7 +381,13 @@ def test_ship_pipeline_stores_the_strength_and_keeps_the_nodepth_dkenet(tmp_path
     assert ship.main([*common, "--dkenet-nodepth", str(tmp_path / "dk"), "--diffusion", str(tmp_path / "diff"),
                       "--strength", "0.3"]) == 0
     pipe = SSRPipeline.from_pretrained(out, device="cpu")
-    assert pipe.has_diffusion and pipe.strength == 0.3
+    assert pipe.has_diffusion and pipe.strength == 0.3 and pipe.scheduler == "dpm++"
+    assert ship.main([*common, "--diffusion", str(tmp_path / "diff"), "--scheduler", "unipc"]) == 0
+    pipe = SSRPipeline.from_pretrained(out, device="cpu")
+    assert pipe.scheduler == "unipc"
+    x = textured(12, 16)
+    assert torch.equal(pipe(x, steps=4).image, pipe(x, steps=4, scheduler="unipc").image)
+    assert not torch.equal(pipe(x, steps=4).image, pipe(x, steps=4, scheduler="dpm++").image)
     assert ship.main(common) == 0  # re-shipping without --dkenet-nodepth keeps the ablation net
     assert (out / "svkr" / "dkenet_nodepth" / "model.safetensors").is_file()
     again = SSRPipeline.from_pretrained(out, device="cpu")

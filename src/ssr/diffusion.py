@@ -8,8 +8,10 @@ with a diffusers scheduler in a few steps (default: DPM-Solver++ (2M), 10 steps)
 Schedulers are chosen by name (:data:`SCHEDULERS`) and built from the noise schedule the
 model was trained with, with ``timestep_spacing="trailing"`` (the first step starts at the
 last training time step, which matters with few steps). Deterministic solvers (``dpm++``,
-``ddim``, ``unipc``, ``euler``, ``heun``) make one denoiser call per step (``heun``: two,
-minus one); ``euler-a`` and ``ddpm`` add fresh noise at every step.
+``ddim``, ``unipc``, ``unipc-3``, ``euler``, ``heun``) make one denoiser call per step (``heun``:
+two, minus one); ``euler-a``, ``ddpm`` and ``dpm++-sde`` add fresh noise at every step. The
+sampler's own default is ``dpm++``; a pipeline folder stores the solver chosen for its weights
+(``pipeline.json`` "scheduler"; the shipped weights: ``unipc``, see docs/diffusion.md).
 
 Determinism and tiles: the initial noise is a function of ``(seed, batch index, position)``
 only -- it is drawn in fixed 32 x 32 cells of the working grid, each from a generator seeded
@@ -47,8 +49,10 @@ from .tiling import run_tiled
 #: name -> (diffusers scheduler class, extra config)
 SCHEDULERS: dict[str, tuple[str, dict]] = {
     "dpm++": ("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++", "solver_order": 2}),
+    "dpm++-sde": ("DPMSolverMultistepScheduler", {"algorithm_type": "sde-dpmsolver++", "solver_order": 2}),
     "ddim": ("DDIMScheduler", {"clip_sample": False}),
     "unipc": ("UniPCMultistepScheduler", {}),
+    "unipc-3": ("UniPCMultistepScheduler", {"solver_order": 3}),
     "euler": ("EulerDiscreteScheduler", {}),
     "euler-a": ("EulerAncestralDiscreteScheduler", {}),
     "heun": ("HeunDiscreteScheduler", {}),
@@ -221,6 +225,7 @@ class DiffusionSampler:
         callback: Callable | None = None,
         modalities: Sequence[str] = MODALITIES,
         start: float = 1.0,
+        return_residual: bool = False,
     ) -> torch.Tensor:
         """Sample the residual and return ``SR_T + strength * residual`` (colour-fixed, clamped).
 
@@ -245,6 +250,10 @@ class DiffusionSampler:
                 noise; below 1 from SR_T (a zero residual) noised to that level, SDEdit-style,
                 with ``steps`` solver steps over the remaining part of a ``steps / start``-step
                 schedule: less noise to remove, a residual closer to SR_T.
+            return_residual: return the sampled residual itself (``B x 3 x sh x sw``, before
+                ``strength``, colour correction and clamping) instead of the image;
+                :meth:`blend` turns it into the image for any strength and colour correction,
+                so a sweep over those needs one sample.
         """
         model = self.model
         if steps < 1:
@@ -287,6 +296,18 @@ class DiffusionSampler:
             residual = run_tiled(fn, inputs, tile, tile_overlap)[0][..., : s * h, : s * w]
         finally:
             model.train(was_training)
+        if return_residual:
+            return residual
+        return self.blend(sr, residual, strength, color_fix)
+
+    def blend(self, sr: torch.Tensor, residual: torch.Tensor, strength: float = 1.0,
+              color_fix: str = "auto") -> torch.Tensor:
+        """The final image ``clamp(fix(SR_T + strength * residual, SR_T))`` from SR_T and a residual
+        returned by ``__call__(..., return_residual=True)``; all ``B x 3 x sh x sw``."""
+        check_blend(strength)
+        if color_fix not in COLOR_FIXES:
+            raise SSRError(f"unknown colour correction {color_fix!r}; choose from {', '.join(COLOR_FIXES)}")
+        sr = sr.to(residual.device, residual.dtype)
         out = sr + float(strength) * residual
-        method = color_fix if color_fix != "auto" else ("none" if model.mode == "pixel" else "wavelet")
+        method = color_fix if color_fix != "auto" else ("none" if self.model.mode == "pixel" else "wavelet")
         return _color_fix(out, sr, method).clamp(0, 1)

@@ -6,7 +6,7 @@ maps. ``from_pretrained()`` with no argument loads the weights shipped in the pa
 
 Folder layout (what ``save_pretrained`` writes and ``from_pretrained`` reads)::
 
-    pipeline.json         components and defaults (depth backend, rounds, momentum, diffusion strength and start)
+    pipeline.json         components and defaults (depth backend, rounds, momentum, diffusion strength, start, scheduler)
     svkr/dkenet/          DKENet            (config.json + model.safetensors)
     svkr/nonblind/        NonBlindSR        (config.json + model.safetensors, kernel PCA inside)
     depth/                the built-in depth network, when the backend is "builtin"
@@ -65,13 +65,15 @@ class SSRPipeline:
     """
 
     def __init__(self, svkr: SVKR, depth_spec: str = "builtin", diffusion: "SSRDiffusion | None" = None,
-                 strength: float = 1.0, start: float = 1.0):
+                 strength: float = 1.0, start: float = 1.0, scheduler: str = "dpm++"):
         self.svkr = svkr
         self.depth_spec = depth_spec
         #: default scale of the diffusion residual (``pipeline.json`` "strength"; tuned per weights)
         self.strength = float(strength)
         #: default start of the sampling on the noise schedule (``pipeline.json`` "start"; 1 = pure noise)
         self.start = float(start)
+        #: default diffusion solver (``pipeline.json`` "scheduler"; chosen per weights)
+        self.scheduler = str(scheduler)
         self.diffusion = None
         self.sampler = None
         if diffusion is not None:
@@ -141,7 +143,7 @@ class SSRPipeline:
                     SSRModel.from_pretrained(root / "svkr" / "nonblind", device=device), est,
                     rounds=int(meta.get("rounds", 3)), momentum=float(meta.get("momentum", 0.9)))
         pipe = cls(svkr, depth_spec=spec, strength=float(meta.get("strength", 1.0)),
-                   start=float(meta.get("start", 1.0)))
+                   start=float(meta.get("start", 1.0)), scheduler=str(meta.get("scheduler", "dpm++")))
         diff_dir = root / "diffusion"
         if load_diffusion and meta.get("diffusion", True) and (diff_dir / "config.json").is_file():
             from .models.denoiser import SSRDiffusion
@@ -185,7 +187,7 @@ class SSRPipeline:
         write_json(root / "pipeline.json", {"depth": self.depth_spec, "rounds": self.svkr.rounds,
                                             "momentum": self.svkr.momentum, "scale": self.native_scale,
                                             "diffusion": self.diffusion is not None, "strength": self.strength,
-                                            "start": self.start})
+                                            "start": self.start, "scheduler": self.scheduler})
         return root
 
     @torch.no_grad()
@@ -201,7 +203,7 @@ class SSRPipeline:
         diffusion: bool | None = None,
         steps: int | None = None,
         seed: int | None = None,
-        scheduler: str = "dpm++",
+        scheduler: str | None = None,
         color_fix: str = "auto",
         strength: float | None = None,
         modalities: tuple[str, ...] = ("kernels", "depth"),
@@ -219,7 +221,8 @@ class SSRPipeline:
             diffusion: run the diffusion stage after SVKR (``None``: when the pipeline has one).
             steps: solver steps of the diffusion stage (default 10).
             seed: noise seed (default 0); the same seed gives the same image.
-            scheduler: ``dpm++`` (default), ``ddim``, ``unipc``, ``euler``, ``euler-a``, ``heun``, ``ddpm``.
+            scheduler: a name of :data:`ssr.diffusion.SCHEDULERS` (``dpm++``, ``unipc``, ``ddim``, ...);
+                default: the pipeline's :attr:`scheduler`, stored in ``pipeline.json``.
             color_fix: ``auto``, ``none``, ``wavelet`` or ``adain`` against the SVKR output.
             strength: scale of the sampled residual (0: SVKR alone; default: the pipeline's
                 :attr:`strength`, stored in ``pipeline.json`` with the weights it was tuned for).
@@ -248,7 +251,7 @@ class SSRPipeline:
 
             sr = self.sampler(image.to(self.device, torch.float32), sr, out.codes, out.depth,
                               steps=DEFAULT_STEPS if steps is None else int(steps), seed=0 if seed is None else int(seed),
-                              scheduler=scheduler, color_fix=color_fix,
+                              scheduler=self.scheduler if scheduler is None else scheduler, color_fix=color_fix,
                               strength=self.strength if strength is None else float(strength), tile=tile,
                               tile_overlap=tile_overlap, modalities=modalities,
                               start=self.start if start is None else float(start))

@@ -26,8 +26,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="SVKR alone: the fidelity mode (default when the pipeline has no diffusion weights)")
     p.add_argument("--steps", type=int, default=10, metavar="N", help="diffusion solver steps (default 10)")
     p.add_argument("--seed", type=int, default=0, help="diffusion noise seed (default 0; same seed, same image)")
-    p.add_argument("--scheduler", default="dpm++", choices=scheduler_names(),
-                   help="diffusion solver (default dpm++, DPM-Solver++ 2M)")
+    p.add_argument("--scheduler", default=None, choices=scheduler_names(),
+                   help="diffusion solver (default: the weights' choice in pipeline.json; shipped: unipc)")
     p.add_argument("--color-fix", default="auto", choices=COLOR_FIXES,
                    help="colour correction against the SVKR result (auto: none in pixel mode, wavelet in latent mode)")
     p.add_argument("--strength", type=float, default=None,
@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     pipe = SSRPipeline.from_pretrained(args.weights, device=args.device, depth=args.depth_backend, base=args.base,
                                        load_diffusion=not args.no_diffusion)
     use_diffusion = pipe.has_diffusion
-    print(f"mode: SVKR + diffusion ({args.steps} {args.scheduler} steps, seed {args.seed}, strength "
+    print(f"mode: SVKR + diffusion ({args.steps} {args.scheduler or pipe.scheduler} steps, seed {args.seed}, strength "
           f"{pipe.strength if args.strength is None else args.strength:g}, start "
           f"{pipe.start if args.start is None else args.start:g})" if use_diffusion
           else "mode: SVKR" + ("" if args.no_diffusion else " (no diffusion weights in the pipeline)"))

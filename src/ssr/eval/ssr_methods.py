@@ -4,8 +4,9 @@
 ``ssr-svkr``        SVKR, T = 3 rounds (the fidelity mode of ``ssr upscale --no-diffusion``)
 ``ssr-svkr-t1``     depth without refinement: T = 1 (depth of the bicubic image)
 ``ssr-svkr-nodepth``  no depth: the DKENet trained without depth (``svkr/dkenet_nodepth``), T = 1
-``ssr``             the full pipeline: SVKR (T = 3) + the diffusion stage at its defaults
-                    (10 DPM-Solver++ steps, seed 0); needs a pipeline with diffusion weights
+``ssr``             the full pipeline: SVKR (T from ``pipeline.json``) + the diffusion stage at
+                    its defaults (10 steps of the pipeline's solver, seed 0, its strength);
+                    needs a pipeline with diffusion weights
 ``ssr-t1``          ablation "kernel + depth, no SVKR": SVKR with T = 1, then diffusion
 ``ssr-kernel-only`` ablation "kernel only": T = 1, AMF given the kernels, depth nulled
 ``ssr-depth-only``  ablation "depth only": T = 1, AMF given the depth, kernels nulled
@@ -97,7 +98,7 @@ class SSRUpscaler:
     def __init__(self, name: str = "ssr", weights: str | None = None, device: str | None = None,
                  tile: int | None = 256, steps: int | None = None, seed: int = 0, rounds: int | None = None,
                  modalities: tuple[str, ...] = ("kernels", "depth"), strength: float | None = None,
-                 start: float | None = None):
+                 start: float | None = None, scheduler: str | None = None):
         from ..pipeline import DEFAULT_DIR, SSRPipeline
 
         self.name, self.tile, self.steps, self.seed = name, tile, steps, seed
@@ -109,11 +110,14 @@ class SSRUpscaler:
         self.rounds = self.pipe.svkr.rounds if rounds is None else int(rounds)  # None: pipeline.json's T
         self.strength = self.pipe.strength if strength is None else float(strength)
         self.start = self.pipe.start if start is None else float(start)
+        self.scheduler = self.pipe.scheduler if scheduler is None else scheduler
         self.device = str(self.pipe.device)
         digest = weights_digest(Path(weights or DEFAULT_DIR), ["svkr/dkenet", "svkr/nonblind", "depth", "diffusion"])
         mods = "+".join(self.modalities) or "none"
         start = "" if self.start == 1 else f"-from{self.start:g}"
-        self.signature = f"{name}-s{steps or 'default'}-seed{seed}-T{self.rounds}-{mods}-x{self.strength:g}{start}-{digest}"
+        sched = "" if self.scheduler == "dpm++" else f"-{self.scheduler}"  # cells stored before it was a choice
+        self.signature = (f"{name}-s{steps or 'default'}-seed{seed}-T{self.rounds}-{mods}-x{self.strength:g}{start}"
+                          f"{sched}-{digest}")
 
     @torch.no_grad()
     def __call__(self, lr: torch.Tensor, scale: int) -> torch.Tensor:
@@ -121,7 +125,7 @@ class SSRUpscaler:
             raise SSRError(f"{self.name} supports x{', x'.join(map(str, self.scales))}, not x{scale}")
         out = self.pipe(lr.to(self.device), scale=scale, tile=self.tile, steps=self.steps, seed=self.seed,
                         svkr_rounds=self.rounds, modalities=self.modalities, strength=self.strength,
-                        start=self.start)
+                        start=self.start, scheduler=self.scheduler)
         return out.image.clamp(0, 1).to(lr.device)
 
 
