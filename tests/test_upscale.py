@@ -74,7 +74,7 @@ def test_upscale_sample(pipe_dir, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("case", ["missing", "many-to-file", "rounds", "same", "noweights", "tiny", "noinput",
-                                  "sample-and-input"])
+                                  "sample-and-input", "tile", "overlap"])
 def test_upscale_errors(pipe_dir, tmp_path, capsys, case):
     src = image_folder(tmp_path / "in", n=2, size=(16, 16))
     good = src / "img0.png"
@@ -89,6 +89,8 @@ def test_upscale_errors(pipe_dir, tmp_path, capsys, case):
         "tiny": [str(tmp_path / "tiny.png"), "-o", str(tmp_path / "o.png"), "--weights", str(pipe_dir)],
         "noinput": ["-o", str(tmp_path / "o.png"), "--weights", str(pipe_dir)],
         "sample-and-input": [str(good), "--sample", "-o", str(tmp_path / "o.png"), "--weights", str(pipe_dir)],
+        "tile": [str(good), "-o", str(tmp_path / "o.png"), "--tile", "-5", "--weights", str(pipe_dir)],
+        "overlap": [str(good), "-o", str(tmp_path / "o.png"), "--tile-overlap", "-1", "--weights", str(pipe_dir)],
     }[case]
     code, _, err = run(capsys, "upscale", *args)
     assert code == 2, err

@@ -10,6 +10,10 @@ from ..errors import SSRError
 from ..io import READ_EXTS, list_images, read_image, resize_alpha, write_image
 
 
+#: smallest LR tile ``--tile`` accepts (the floor of ``ssr.tiling.run_tiled``)
+MIN_TILE = 8
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "upscale", help="super-resolve images (SVKR, then the AMF-guided diffusion stage when available)",
@@ -88,6 +92,10 @@ def run(args: argparse.Namespace) -> int:
         raise SSRError("--svkr-rounds must be at least 1")
     if args.steps < 1:
         raise SSRError("--steps must be at least 1")
+    if args.tile != 0 and args.tile < MIN_TILE:
+        raise SSRError(f"--tile must be 0 (no tiling) or at least {MIN_TILE} LR pixels, got {args.tile}")
+    if args.tile_overlap < 0:
+        raise SSRError(f"--tile-overlap must be >= 0, got {args.tile_overlap}")
     check_blend(args.strength, args.start)  # before any file is read or written
     pairs = _plan(args)
     inputs = {p for p, _ in pairs}
