@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 
@@ -72,6 +73,9 @@ def main() -> None:
     ap.add_argument("--weights", help="pipeline folder (default: shipped)")
     ap.add_argument("--skip-memory", action="store_true")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--layout", choices=("default", "contiguous", "both"), default="default",
+                    help="weight layout for the speed table: the pipeline's default (channels-last on CPU), "
+                         "contiguous, or both (contiguous first)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     from ssr.pipeline import SSRPipeline
@@ -85,11 +89,22 @@ def main() -> None:
     lr = test_input(128).to(args.device)
     print("| 128x128 -> 512x512 | seconds (median of %d) |" % args.runs)
     print("|---|---:|")
-    print(f"| SVKR, T = 3 (no diffusion) | {median_time(lambda: pipe(lr, diffusion=False), args.runs, sync):.3f} |")
+    layouts = {"default": [None], "contiguous": [False], "both": [False, True]}[args.layout]
+    cases = [("SVKR, T = 3 (no diffusion)", lambda: pipe(lr, diffusion=False))]
     if pipe.has_diffusion:
-        print(f"| full pipeline (SVKR + {10}-step diffusion) | {median_time(lambda: pipe(lr), args.runs, sync):.3f} |")
+        cases.append((f"full pipeline (SVKR + 10 {pipe.scheduler} steps)", lambda: pipe(lr)))
     else:
         print("| full pipeline | n/a (no diffusion weights in the pipeline) |")
+    for label, fn in cases:
+        times: dict = {layout: [] for layout in layouts}
+        for _ in range(args.runs):  # layouts interleaved run by run, so drifts of a shared CPU hit both alike
+            for layout in layouts:
+                if layout is not None:
+                    pipe.channels_last(layout)
+                times[layout].append(median_time(fn, 1, sync))
+        for layout in layouts:
+            tag = "" if layout is None else (", channels-last weights" if layout else ", contiguous weights")
+            print(f"| {label}{tag} | {statistics.median(times[layout]):.3f} |")
 
     lr = test_input(256).to(args.device)
     full = pipe(lr, tile=None, diffusion=False).image

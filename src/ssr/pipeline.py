@@ -167,7 +167,20 @@ class SSRPipeline:
             pipe.set_diffusion(diffusion)
         elif base and load_diffusion:
             raise SSRError(f"--base needs trained diffusion weights in {diff_dir} (train them with `ssr train amf`)")
+        if torch.device(device).type == "cpu":
+            pipe.channels_last()
         return pipe
+
+    def channels_last(self, enable: bool = True) -> None:
+        """Store SVKR's networks' weights in the channels-last layout (``enable=False``: back to the
+        default contiguous one). oneDNN's CPU convolutions run faster on it (measured by
+        ``python benchmarks/pipeline_bench.py --layout both``, docs/diffusion.md "Cost"); results
+        agree to float rounding. ``from_pretrained`` calls it on CPU; weights are saved contiguous."""
+        fmt = torch.channels_last if enable else torch.contiguous_format
+        # SVKR's networks only: the diffusion UNet (group norms, attention) ran slower channels-last
+        for net in (self.svkr.dkenet, self.svkr.nonblind, getattr(self.svkr.depth, "model", None)):
+            if isinstance(net, torch.nn.Module):
+                net.to(memory_format=fmt)
 
     def save_pretrained(self, folder: str | os.PathLike) -> Path:
         """Write every component and ``pipeline.json`` into ``folder``."""
