@@ -24,7 +24,7 @@ crop, and NIQE. Prints markdown (and ``--json FILE`` writes every per-picture sc
 
     python benchmarks/amf_sensitivity.py --weights DIR [--data realsr] [--every 4] [--limit N]
         [--steps 10] [--kernel-factors 0.5,0.75,1,1.33,2] [--depth-shifts -0.4,-0.2,0,0.2,0.4]
-        [--strengths 0,0.25,0.5,0.75,1] [--starts 1] [--color-fixes auto] [--scheduler dpm++] [--grain 0.01,0.02]
+        [--strengths 0,0.25,0.5,0.75,1] [--starts 1] [--color-fixes auto] [--scheduler NAME] [--grain 0.01,0.02]
         [--device cpu] [--threads 2] [--tile 256] [--json FILE]
 
 ``--limit`` caps the number of pictures after ``--every`` subsetting.
@@ -106,6 +106,8 @@ def fmt(v: float | None, pattern: str) -> str:
 
 def table(title: str, head: str, rows: dict, extra: dict[str, tuple[str, str]]) -> None:
     """One markdown table: a row per perturbation value, mean of ``extra`` columns then the scores."""
+    if not rows:
+        return  # the sweep was switched off (an empty list on the command line)
     cols = {**extra, "psnr": ("PSNR-Y (dB)", "{:.3f}"), "ssim": ("SSIM", "{:.4f}"), "niqe": ("NIQE", "{:.3f}")}
     print(f"\n### {title}\n\n| {head} | " + " | ".join(c[0] for c in cols.values()) + " |")
     print("|" + "---:|" * (head.count("|") + 1 + len(cols)))
@@ -131,7 +133,7 @@ def main() -> int:
     ap.add_argument("--starts", type=floats, default=floats("1"), help="starts of sampling for the strength table")
     ap.add_argument("--color-fixes", type=lambda t: [v.strip() for v in t.split(",") if v.strip()], default=["auto"],
                     help="colour corrections for the strength table (auto, none, wavelet, adain)")
-    ap.add_argument("--scheduler", default="dpm++", help="diffusion solver (default dpm++)")
+    ap.add_argument("--scheduler", help="diffusion solver (default: the pipeline's, pipeline.json)")
     ap.add_argument("--grain", type=floats, default=[], help="control: SR_T + Gaussian grain of these std devs")
     ap.add_argument("--json", help="also write means and per-picture scores here")
     args = ap.parse_args(glue_lists(sys.argv[1:]))
@@ -149,6 +151,7 @@ def main() -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     steps, tile, s = args.steps or DEFAULT_STEPS, args.tile or None, pipe.native_scale
+    args.scheduler = args.scheduler or pipe.scheduler
     nb = pipe.svkr.nonblind
     idx = list(range(0, len(ds), max(1, args.every)))[: args.limit]
     res: dict[str, dict[float, list]] = {"kernel": {f: [] for f in args.kernel_factors},
@@ -220,8 +223,7 @@ def main() -> int:
     table("Depth shift (kernels unchanged, strength 1)", "shift d", res["depth"], {"depth": ("mean depth", "{:.3f}")})
     table("Residual strength (unperturbed conditions; 0 = SVKR alone)", "start t | colour fix | strength s",
           res["strength"], {})
-    if args.grain:
-        table("Control: SR_T + Gaussian grain (no diffusion)", "grain std g", res["grain"], {})
+    table("Control: SR_T + Gaussian grain (no diffusion)", "grain std g", res["grain"], {})
     if args.json:
         summary = {t: {str(v): {k: mean(rs, k) for k in rs[0] if k != "name"} for v, rs in rows.items() if rs}
                    for t, rows in res.items()}
