@@ -76,6 +76,9 @@ def main() -> None:
     ap.add_argument("--layout", choices=("default", "contiguous", "both"), default="default",
                     help="weight layout for the speed table: the pipeline's default (channels-last on CPU), "
                          "contiguous, or both (contiguous first)")
+    ap.add_argument("--precision", choices=("auto", "fp32", "bf16", "both"), default="auto",
+                    help="network precision for the speed table (both: fp32 and bf16, interleaved), and the "
+                         "agreement of the two on a 256x256 input when both")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     from ssr.pipeline import SSRPipeline
@@ -90,21 +93,32 @@ def main() -> None:
     print("| 128x128 -> 512x512 | seconds (median of %d) |" % args.runs)
     print("|---|---:|")
     layouts = {"default": [None], "contiguous": [False], "both": [False, True]}[args.layout]
-    cases = [("SVKR, T = 3 (no diffusion)", lambda: pipe(lr, diffusion=False))]
+    precisions = ["fp32", "bf16"] if args.precision == "both" else [args.precision]
+    variants = [(lay, prec) for lay in layouts for prec in precisions]
+    cases = [("SVKR, T = 3 (no diffusion)", {"diffusion": False})]
     if pipe.has_diffusion:
-        cases.append((f"full pipeline (SVKR + 10 {pipe.scheduler} steps)", lambda: pipe(lr)))
+        cases.append((f"full pipeline (SVKR + 10 {pipe.scheduler} steps)", {}))
     else:
         print("| full pipeline | n/a (no diffusion weights in the pipeline) |")
-    for label, fn in cases:
-        times: dict = {layout: [] for layout in layouts}
-        for _ in range(args.runs):  # layouts interleaved run by run, so drifts of a shared CPU hit both alike
-            for layout in layouts:
-                if layout is not None:
-                    pipe.channels_last(layout)
-                times[layout].append(median_time(fn, 1, sync))
-        for layout in layouts:
-            tag = "" if layout is None else (", channels-last weights" if layout else ", contiguous weights")
-            print(f"| {label}{tag} | {statistics.median(times[layout]):.3f} |")
+    for label, kw in cases:
+        times: dict = {v: [] for v in variants}
+        for _ in range(args.runs):  # variants interleaved run by run, so drifts of a shared CPU hit all alike
+            for lay, prec in variants:
+                if lay is not None:
+                    pipe.channels_last(lay)
+                times[(lay, prec)].append(median_time(lambda: pipe(lr, precision=prec, **kw), 1, sync))
+        for lay, prec in variants:
+            tag = "" if lay is None else (", channels-last weights" if lay else ", contiguous weights")
+            tag += "" if len(precisions) == 1 else f", {prec}"
+            print(f"| {label}{tag} | {statistics.median(times[(lay, prec)]):.3f} |")
+    if len(precisions) == 2:
+        x = test_input(256).to(args.device)
+        print("\n| 256x256 input, bf16 vs fp32 | PSNR (dB) | max abs diff (8-bit levels) |")
+        print("|---|---:|---:|")
+        for label, kw in cases:
+            a, b = (pipe(x, precision=p, **kw).image for p in ("fp32", "bf16"))
+            a, b = ((t * 255).round() / 255 for t in (a, b))  # as written to an 8-bit file
+            print(f"| {label} | {psnr(a, b):.2f} | {(a - b).abs().max().item() * 255:.0f} |")
 
     lr = test_input(256).to(args.device)
     full = pipe(lr, tile=None, diffusion=False).image

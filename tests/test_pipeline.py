@@ -122,3 +122,28 @@ def test_noise_and_jpeg_configs_apply():
                             jpeg=JpegConfig(quality_range=(50, 50)))
     p = DegradationPipeline(cfg)(hr, seed=0).params[0]
     assert p["noise"] == "gaussian" and p["sigma"] == pytest.approx(10) and p["jpeg_quality"] == 50
+
+
+def test_precision_choices_and_bf16_agreement(tmp_path):
+    """bfloat16 (autocast) changes the result by far less than an 8-bit level; names are checked."""
+    from ssr.errors import SSRError
+    from ssr.pipeline import PRECISIONS, SSRPipeline, use_bf16
+
+    from conftest import textured
+    from tiny import tiny_pipeline
+
+    assert PRECISIONS == ("auto", "fp32", "bf16")
+    assert use_bf16("bf16", "cpu") and not use_bf16("fp32", "cpu")
+    assert not use_bf16("auto", "cuda")  # float32 on GPUs until bfloat16 is measured there
+    with pytest.raises(SSRError, match="precision"):
+        use_bf16("fp8", "cpu")
+    pipe = SSRPipeline.from_pretrained(tiny_pipeline(tmp_path / "p"), device="cpu")
+    x = textured(20, 24)
+    a = pipe(x, precision="fp32").image
+    b = pipe(x, precision="bf16").image
+    assert a.dtype == b.dtype == torch.float32 and a.shape == b.shape
+    mse = torch.mean((a - b) ** 2).item()
+    assert 0 < mse < 10 ** -4.0  # bfloat16 really ran, and agrees to > 40 dB
+    assert torch.equal(pipe(x, precision="fp32").image, a)
+    with pytest.raises(SSRError, match="precision"):
+        pipe(x, precision="half")

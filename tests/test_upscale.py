@@ -96,3 +96,14 @@ def test_upscale_errors(pipe_dir, tmp_path, capsys, case):
     assert code == 2, err
     assert len(err.strip().splitlines()) == 1 and err.startswith("error: ") and "Traceback" not in err
     assert good.read_bytes() == before and not (tmp_path / "o.png").exists()
+
+
+def test_upscale_precision(pipe_dir, tmp_path, capsys):
+    src = image_folder(tmp_path / "in", n=1, size=(16, 20))
+    for prec, word in (("bf16", "bfloat16"), ("fp32", "float32")):
+        code, out, err = run(capsys, "upscale", str(src / "img0.png"), "-o", str(tmp_path / f"{prec}.png"),
+                             "--weights", str(pipe_dir), "--precision", prec, "--svkr-rounds", "1")
+        assert code == 0, err
+        assert f"on cpu, {word}" in out
+    a, b = read_image(tmp_path / "bf16.png").rgb, read_image(tmp_path / "fp32.png").rgb
+    assert (a - b).abs().max() <= 2 / 255

@@ -85,6 +85,8 @@ class SVKR:
             k = self.dkenet(lr_t, d_t)
             codes = self.nonblind.kernel_codes(k)
             sr = self.nonblind(lr_t, codes=codes)
+            # float32 out, so tile blending and the loop stay exact under a bfloat16 autocast
+            sr, codes, k = sr.float(), codes.float(), k.float()
             return (sr, codes, k) if keep_kernels else (sr, codes)
         return fn
 
@@ -121,7 +123,7 @@ class SVKR:
         codes = kernels = None
         for t in range(1, T + 1):
             if use_depth:
-                fresh = self.depth.estimate(sr)
+                fresh = self.depth.estimate(sr).float()
                 depth = fresh if depth is None else self.momentum * fresh + (1 - self.momentum) * depth
                 depth_lr = F.interpolate(depth, size=(h, w), mode="area")
             else:

@@ -52,6 +52,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ext", default=".png", help="output extension for folder outputs (default .png)")
     p.add_argument("--resume", action="store_true", help="skip inputs whose output already exists")
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: CUDA when available)")
+    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
+                   help="network precision (default auto: bfloat16 on CPUs with native bfloat16 support, "
+                        "about 2x faster there, float32 elsewhere)")
     p.set_defaults(func=run)
 
 
@@ -85,7 +88,7 @@ def _plan(args: argparse.Namespace) -> list[tuple[Path, Path]]:
 def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from ..pipeline import SSRPipeline
+    from ..pipeline import SSRPipeline, use_bf16
     from ..viz import colorize
 
     if args.svkr_rounds < 1:
@@ -106,10 +109,12 @@ def run(args: argparse.Namespace) -> int:
     pipe = SSRPipeline.from_pretrained(args.weights, device=args.device, depth=args.depth_backend, base=args.base,
                                        load_diffusion=not args.no_diffusion)
     use_diffusion = pipe.has_diffusion
+    prec = "bfloat16" if use_bf16(args.precision, pipe.device) else "float32"
     print(f"mode: SVKR + diffusion ({args.steps} {args.scheduler or pipe.scheduler} steps, seed {args.seed}, strength "
           f"{pipe.strength if args.strength is None else args.strength:g}, start "
           f"{pipe.start if args.start is None else args.start:g})" if use_diffusion
-          else "mode: SVKR" + ("" if args.no_diffusion else " (no diffusion weights in the pipeline)"))
+          else "mode: SVKR" + ("" if args.no_diffusion else " (no diffusion weights in the pipeline)"),
+          f"on {pipe.device}, {prec}")
     bar = tqdm(todo, desc="upscale", unit="img", disable=len(todo) < 2)
     failures = 0
     for src, dst in bar:
@@ -126,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
         res = pipe(img.rgb, scale=args.scale, svkr_rounds=args.svkr_rounds, tile=args.tile or None,
                    tile_overlap=args.tile_overlap, return_maps=maps, diffusion=use_diffusion, steps=args.steps,
                    seed=args.seed, scheduler=args.scheduler, color_fix=args.color_fix, strength=args.strength,
-                   start=args.start)
+                   start=args.start, precision=args.precision)
         sr = res.image[0]
         alpha = resize_alpha(img.alpha, tuple(sr.shape[-2:])) if img.alpha is not None else None
         write_image(dst, sr, alpha, bit_depth=img.bit_depth, grayscale=img.grayscale, protect=inputs)

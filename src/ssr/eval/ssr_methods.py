@@ -17,7 +17,9 @@ The three ablations of the diffusion stage follow the rows of the paper's Table 
 so a left-out modality is replaced by its null value (:func:`ssr.models.amf.drop_modalities`)
 rather than by a separately trained model. SR_T itself (the anchor) is SVKR's in every row.
 
-All take ``weights=`` (a pipeline folder, default the shipped one), ``device=`` and ``tile=``.
+All take ``weights=`` (a pipeline folder, default the shipped one), ``device=``, ``tile=`` and
+``precision=`` (default ``auto``, as ``ssr upscale``: bfloat16 on CPUs that run it natively; the
+cell signature then ends in ``-bf16``, so float32 cells are not reused for it).
 Native scale x4; x2 and x3 are the x4 result shrunk with area averaging (as ``ssr upscale``).
 """
 from __future__ import annotations
@@ -48,9 +50,9 @@ class SVKRUpscaler:
     scales = (2, 3, 4)
 
     def __init__(self, name: str = "ssr-svkr", rounds: int = 3, use_depth: bool = True, weights: str | None = None,
-                 device: str | None = None, tile: int | None = 256):
+                 device: str | None = None, tile: int | None = 256, precision: str = "auto"):
         from ..models.base import SSRModel
-        from ..pipeline import DEFAULT_DIR, SSRPipeline
+        from ..pipeline import DEFAULT_DIR, SSRPipeline, use_bf16
         from ..svkr import SVKR
 
         self.name = name
@@ -67,17 +69,22 @@ class SVKRUpscaler:
             dk = SSRModel.from_pretrained(folder, device=pipe.device)
             self.svkr = SVKR(dk, pipe.svkr.nonblind, pipe.svkr.depth, rounds=1)
         self.device = str(pipe.device)
+        self.precision = precision
+        bf16 = "-bf16" if use_bf16(precision, pipe.device) else ""
         # stored cells are reused only for the same weights (a new training run recomputes them)
         parts = ["svkr/" + ("dkenet" if use_depth else "dkenet_nodepth"), "svkr/nonblind"]
         if use_depth or rounds > 1:
             parts.append("depth")
-        self.signature = f"{name}-T{rounds if use_depth else 1}-{weights_digest(Path(weights or DEFAULT_DIR), parts)}"
+        self.signature = f"{name}-T{rounds if use_depth else 1}{bf16}-{weights_digest(Path(weights or DEFAULT_DIR), parts)}"
 
     @torch.no_grad()
     def __call__(self, lr: torch.Tensor, scale: int) -> torch.Tensor:
         if scale not in self.scales:
             raise SSRError(f"{self.name} supports x{', x'.join(map(str, self.scales))}, not x{scale}")
-        out = self.svkr(lr, rounds=self.rounds if self.use_depth else 1, tile=self.tile, use_depth=self.use_depth)
+        from ..pipeline import autocast
+
+        with autocast(self.precision, self.svkr.device):
+            out = self.svkr(lr, rounds=self.rounds if self.use_depth else 1, tile=self.tile, use_depth=self.use_depth)
         sr = out.sr
         if scale != self.svkr.scale:
             sr = F.interpolate(sr, size=(lr.shape[-2] * scale, lr.shape[-1] * scale), mode="area")
@@ -98,8 +105,8 @@ class SSRUpscaler:
     def __init__(self, name: str = "ssr", weights: str | None = None, device: str | None = None,
                  tile: int | None = 256, steps: int | None = None, seed: int = 0, rounds: int | None = None,
                  modalities: tuple[str, ...] = ("kernels", "depth"), strength: float | None = None,
-                 start: float | None = None, scheduler: str | None = None):
-        from ..pipeline import DEFAULT_DIR, SSRPipeline
+                 start: float | None = None, scheduler: str | None = None, precision: str = "auto"):
+        from ..pipeline import DEFAULT_DIR, SSRPipeline, use_bf16
 
         self.name, self.tile, self.steps, self.seed = name, tile, steps, seed
         self.modalities = tuple(modalities)
@@ -111,13 +118,15 @@ class SSRUpscaler:
         self.strength = self.pipe.strength if strength is None else float(strength)
         self.start = self.pipe.start if start is None else float(start)
         self.scheduler = self.pipe.scheduler if scheduler is None else scheduler
+        self.precision = precision
         self.device = str(self.pipe.device)
         digest = weights_digest(Path(weights or DEFAULT_DIR), ["svkr/dkenet", "svkr/nonblind", "depth", "diffusion"])
         mods = "+".join(self.modalities) or "none"
         start = "" if self.start == 1 else f"-from{self.start:g}"
         sched = "" if self.scheduler == "dpm++" else f"-{self.scheduler}"  # cells stored before it was a choice
+        bf16 = "-bf16" if use_bf16(precision, self.pipe.device) else ""
         self.signature = (f"{name}-s{steps or 'default'}-seed{seed}-T{self.rounds}-{mods}-x{self.strength:g}{start}"
-                          f"{sched}-{digest}")
+                          f"{sched}{bf16}-{digest}")
 
     @torch.no_grad()
     def __call__(self, lr: torch.Tensor, scale: int) -> torch.Tensor:
@@ -125,7 +134,7 @@ class SSRUpscaler:
             raise SSRError(f"{self.name} supports x{', x'.join(map(str, self.scales))}, not x{scale}")
         out = self.pipe(lr.to(self.device), scale=scale, tile=self.tile, steps=self.steps, seed=self.seed,
                         svkr_rounds=self.rounds, modalities=self.modalities, strength=self.strength,
-                        start=self.start, scheduler=self.scheduler)
+                        start=self.start, scheduler=self.scheduler, precision=self.precision)
         return out.image.clamp(0, 1).to(lr.device)
 
 
