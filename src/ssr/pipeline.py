@@ -203,13 +203,12 @@ class SSRPipeline:
         return pipe
 
     def channels_last(self, enable: bool = True) -> None:
-        """Store SVKR's networks' weights in the channels-last layout (``enable=False``: back to the
+        """Store the networks' weights in the channels-last layout (``enable=False``: back to the
         default contiguous one). oneDNN's CPU convolutions run faster on it (measured by
         ``python benchmarks/pipeline_bench.py --layout both``, docs/diffusion.md "Cost"); results
         agree to float rounding. ``from_pretrained`` calls it on CPU; weights are saved contiguous."""
         fmt = torch.channels_last if enable else torch.contiguous_format
-        # SVKR's networks only: the diffusion UNet (group norms, attention) ran slower channels-last
-        for net in (self.svkr.dkenet, self.svkr.nonblind, getattr(self.svkr.depth, "model", None)):
+        for net in (self.svkr.dkenet, self.svkr.nonblind, getattr(self.svkr.depth, "model", None), self.diffusion):
             if isinstance(net, torch.nn.Module):
                 net.to(memory_format=fmt)
 
