@@ -19,6 +19,7 @@ With ``diffusion/`` present the pipeline runs SVKR and then samples the residual
 """
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from .svkr import SVKR
 PRECISIONS = ("auto", "fp32", "bf16")
 
 
+@functools.lru_cache(maxsize=1)
 def cpu_has_bf16() -> bool:
     """Whether this CPU runs bfloat16 natively (AVX512-BF16 or AMX), where oneDNN's bfloat16
     convolutions are faster than float32 ones (elsewhere they are emulated and slower)."""
