@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from ssr.depth import get_depth_estimator
+from ssr.diffusion import scheduler_names
 from ssr.models.base import SSRModel
 from ssr.pipeline import DEFAULT_DIR, SSRPipeline
 from ssr.svkr import SVKR
@@ -35,7 +36,8 @@ def main(argv=None) -> int:
     ap.add_argument("--diffusion", help="a trained diffusion stage folder (ssr train amf ... /final)")
     ap.add_argument("--strength", type=float, default=1.0, help="default diffusion residual scale (default 1)")
     ap.add_argument("--start", type=float, default=1.0, help="default start of sampling on the noise schedule (default 1)")
-    ap.add_argument("--scheduler", default="dpm++", help="default diffusion solver (default dpm++)")
+    ap.add_argument("--scheduler", default="dpm++", choices=scheduler_names(),
+                    help="default diffusion solver (default dpm++)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--momentum", type=float, default=0.9)
     ap.add_argument("--out", default=str(DEFAULT_DIR))

@@ -292,15 +292,13 @@ class SSRPipeline:
         h, w = image.shape[-2:]
         if min(h, w) < 4:
             raise SSRError(f"the image is {w}x{h}: too small to super-resolve")
-        precision = self.precision if precision is None else precision
-        with autocast(precision, self.device):
+        with autocast(self.precision if precision is None else precision, self.device):
             out = self.svkr(image, rounds=svkr_rounds, tile=tile, tile_overlap=tile_overlap,
                             return_kernels=return_kernels)
-        sr = out.sr
-        if diffusion:
-            from .diffusion import DEFAULT_STEPS
+            sr = out.sr
+            if diffusion:
+                from .diffusion import DEFAULT_STEPS
 
-            with autocast(precision, self.device):
                 sr = self.sampler(image.to(self.device, torch.float32), sr, out.codes, out.depth,
                                   steps=DEFAULT_STEPS if steps is None else int(steps), seed=0 if seed is None else int(seed),
                                   scheduler=self.scheduler if scheduler is None else scheduler, color_fix=color_fix,

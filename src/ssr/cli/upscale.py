@@ -8,6 +8,7 @@ from pathlib import Path
 from ..diffusion import COLOR_FIXES, check_blend, scheduler_names
 from ..errors import SSRError
 from ..io import READ_EXTS, list_images, read_image, resize_alpha, write_image
+from ..pipeline import PRECISIONS
 
 
 #: smallest LR tile ``--tile`` accepts (the floor of ``ssr.tiling.run_tiled``)
@@ -52,7 +53,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ext", default=".png", help="output extension for folder outputs (default .png)")
     p.add_argument("--resume", action="store_true", help="skip inputs whose output already exists")
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: CUDA when available)")
-    p.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"),
+    p.add_argument("--precision", default="auto", choices=PRECISIONS,
                    help="network precision (default auto: bfloat16 on CPUs with native bfloat16 support, "
                         "about 2x faster there, float32 elsewhere)")
     p.set_defaults(func=run)

@@ -52,7 +52,7 @@ class SVKRUpscaler:
     def __init__(self, name: str = "ssr-svkr", rounds: int = 3, use_depth: bool = True, weights: str | None = None,
                  device: str | None = None, tile: int | None = 256, precision: str = "auto"):
         from ..models.base import SSRModel
-        from ..pipeline import DEFAULT_DIR, SSRPipeline, use_bf16
+        from ..pipeline import DEFAULT_DIR, SSRPipeline, autocast, use_bf16
         from ..svkr import SVKR
 
         self.name = name
@@ -69,7 +69,7 @@ class SVKRUpscaler:
             dk = SSRModel.from_pretrained(folder, device=pipe.device)
             self.svkr = SVKR(dk, pipe.svkr.nonblind, pipe.svkr.depth, rounds=1)
         self.device = str(pipe.device)
-        self.precision = precision
+        self.autocast = lambda: autocast(precision, pipe.device)  # the pipeline's precision context
         bf16 = "-bf16" if use_bf16(precision, pipe.device) else ""
         # stored cells are reused only for the same weights (a new training run recomputes them)
         parts = ["svkr/" + ("dkenet" if use_depth else "dkenet_nodepth"), "svkr/nonblind"]
@@ -81,9 +81,7 @@ class SVKRUpscaler:
     def __call__(self, lr: torch.Tensor, scale: int) -> torch.Tensor:
         if scale not in self.scales:
             raise SSRError(f"{self.name} supports x{', x'.join(map(str, self.scales))}, not x{scale}")
-        from ..pipeline import autocast
-
-        with autocast(self.precision, self.svkr.device):
+        with self.autocast():
             out = self.svkr(lr, rounds=self.rounds if self.use_depth else 1, tile=self.tile, use_depth=self.use_depth)
         sr = out.sr
         if scale != self.svkr.scale:
