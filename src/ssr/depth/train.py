@@ -94,6 +94,8 @@ class DepthTrainer(Trainer):
             "blur_prob": 0.15,
             "blur_sigma": [0.5, 2.0],
             "channels_last": True,
+            "synth": {"prob": 0.0, "count": 1000, "val": 32, "seed": 20261128, "size": [192, 256],
+                      "textures": "../shared/datasets/train", "workers": 1, "cache": None},
         },
         "loss": {"grad_weight": 0.5, "grad_scales": 4, "min_scale": 1.0e-3},
     }
@@ -136,6 +138,34 @@ class DepthTrainer(Trainer):
         self.train_names = [pairs[i][0].name for i in train_idx]
         self.val_samples = load_pairs(root, convention=conv, indices=val_idx) if val_idx else []
         self.data_root = root
+        self.synth_images: list[torch.Tensor] = []
+        self.synth_depths: list[torch.Tensor] = []
+        self.synth_val: list = []
+        sc = {**self.defaults["data"]["synth"], **(dcfg.get("synth") or {})}
+        dcfg["synth"] = sc
+        if float(sc["prob"]) > 0 and int(sc["count"]) > 0:
+            self._load_synth(sc)
+
+    def _load_synth(self, sc: dict) -> None:
+        """Render (or load from ``cache``) the procedural scene pool (:mod:`ssr.depth.synth`):
+        ``count`` training scenes from stream ``seed`` and ``val`` validation scenes from stream
+        ``seed + 1``."""
+        from .data import DepthSample
+        from .synth import SynthConfig, cached_pool, load_textures
+
+        textures = load_textures(resolve_data_path(sc["textures"]))
+        scfg = SynthConfig(size=tuple(sc["size"]))
+        rgbs, invs = cached_pool(int(sc["count"]), int(sc["seed"]), textures, scfg, cache=sc.get("cache"),
+                                 workers=int(sc.get("workers") or 1))
+        self.synth_images = [torch.from_numpy(r).permute(2, 0, 1).contiguous() for r in rgbs]
+        self.synth_depths = [torch.from_numpy(v)[None] for v in invs]
+        if int(sc.get("val") or 0) > 0:
+            vr, vi = cached_pool(int(sc["val"]), int(sc["seed"]) + 1, textures, scfg, cache=sc.get("cache"),
+                                 workers=int(sc.get("workers") or 1))
+            for k in range(len(vr)):
+                inv = torch.from_numpy(vi[k].astype(np.float32))[None]
+                self.synth_val.append(DepthSample(f"synth{k:04d}", torch.from_numpy(vr[k]).permute(2, 0, 1).float() / 255,
+                                                  inv, inv > 0))
 
     def _sample(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         d = self.cfg["data"]
@@ -144,8 +174,13 @@ class DepthTrainer(Trainer):
         def u(a: float, b: float) -> float:
             return a + (b - a) * float(torch.rand((), generator=g))
 
-        j = int(torch.randint(len(self.images), (), generator=g))
-        img, inv = self.images[j], self.depths[j]
+        images, depths = self.images, self.depths
+        if self.synth_images:
+            gs = sample_generator(int(self.cfg["seed"]) + 49979687, index)
+            if float(torch.rand((), generator=gs)) < float(d["synth"]["prob"]):
+                images, depths = self.synth_images, self.synth_depths
+        j = int(torch.randint(len(images), (), generator=g))
+        img, inv = images[j], depths[j]
         H, W = img.shape[-2:]
         th, tw = d["size"]
         area = u(*d["crop_area"]) * H * W
@@ -369,10 +404,14 @@ class DepthTrainer(Trainer):
         deg = evaluate_estimator(est, self.val_samples, degrade=True, seed=1000)
         self._last_val = {"val_absrel": clean["absrel"], "val_delta1": clean["delta1"],
                           "val_deg_absrel": deg["absrel"], "val_deg_delta1": deg["delta1"]}
+        if self.synth_val:
+            syn = evaluate_estimator(est, self.synth_val)
+            self._last_val.update(val_synth_absrel=syn["absrel"], val_synth_delta1=syn["delta1"])
         return dict(self._last_val)
 
     def export_extra(self) -> dict:
         extra = {"data": str(self.cfg["data"]["root"]), "train_pairs": len(self.images),
+                 "synth_scenes": len(self.synth_images), "synth_prob": float(self.cfg["data"]["synth"]["prob"]),
                  "val_pairs": len(self.val_samples), "holdout_every": self.cfg["data"]["holdout_every"],
                  "lr": self.cfg["lr"], "size": list(self.cfg["data"]["size"])}
         if getattr(self, "_last_val", None):
