@@ -26,6 +26,11 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 SETS = ("Middlebury", "Lu", "NYUv2-3")
+#: validation sets (for choosing between trained networks; never the evaluation sets above):
+#: the RGBDD hold-out of the depth stage (every 20th pair) and 32 procedural scenes of the
+#: stream the depth stage validates on (``data.synth.seed + 1``, see configs/depth_synth_cpu.yaml)
+VAL_SETS = ("RGBDD-val", "synth-val")
+SYNTH_VAL_SEED, SYNTH_VAL_COUNT, SYNTH_VAL_SIZE = 20261129, 32, (192, 256)
 START, END = "<!-- depth-eval:start -->", "<!-- depth-eval:end -->"
 DOCS = (ROOT / "docs" / "depth.md", ROOT / "src" / "ssr" / "weights" / "depth" / "MODEL_CARD.md")
 LABELS = {"builtin": "built-in DepthNet", "constant": "constant map (prior)",
@@ -45,9 +50,31 @@ def machine(device: str, threads: int) -> str:
     return f"{cpu}, {os.cpu_count()} CPU cores, {threads} torch threads, {gpu}, torch {torch.__version__}"
 
 
+def load_set(root: Path, name: str) -> list:
+    """The pictures of one evaluation or validation set (:data:`SETS`, :data:`VAL_SETS`)."""
+    from ssr.depth.data import DepthSample, load_pairs, pair_files
+
+    if name == "RGBDD-val":
+        n = len(pair_files(root / "RGBDD"))
+        return load_pairs(root / "RGBDD", indices=[i for i in range(n) if i % 20 == 0])
+    if name == "synth-val":
+        from ssr.depth.synth import SynthConfig, load_textures, render_pool
+
+        textures = load_textures(root.parent / "train")
+        rgb, inv = render_pool(SYNTH_VAL_COUNT, SYNTH_VAL_SEED, textures, SynthConfig(size=SYNTH_VAL_SIZE))
+        out = []
+        for k in range(len(rgb)):
+            v = torch.from_numpy(inv[k].astype("float32"))[None]
+            out.append(DepthSample(f"synth{k:04d}", torch.from_numpy(rgb[k]).permute(2, 0, 1).float() / 255, v, v > 0))
+        return out
+    return load_pairs(root / name)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default="../shared/datasets/depth", help="folder holding the evaluation sets")
+    ap.add_argument("--sets", default=",".join(SETS),
+                    help=f"comma-separated sets: {', '.join(SETS + VAL_SETS)} (default: the evaluation sets)")
     ap.add_argument("--backends", default="builtin,constant,vertical", help="comma-separated backend specs")
     ap.add_argument("--degraded", default="builtin", help="backends also evaluated on degraded inputs ('' for none)")
     ap.add_argument("--seed", type=int, default=0, help="base seed of the degradations (default 0)")
@@ -60,13 +87,16 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     from ssr.depth import get_depth_estimator
-    from ssr.depth.data import load_pairs
     from ssr.depth.evaluate import evaluate_estimator, time_estimator
     from ssr.train.data import resolve_data_path
 
     torch.set_num_threads(args.threads)
     root = resolve_data_path(args.data)
-    sets = {name: load_pairs(root / name) for name in SETS}
+    names = [n.strip() for n in args.sets.split(",") if n.strip()]
+    unknown = [n for n in names if n not in SETS + VAL_SETS]
+    if unknown or not names:
+        ap.error(f"unknown set(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(SETS + VAL_SETS)}")
+    sets = {name: load_set(root, name) for name in names}
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     degraded = [b.strip() for b in args.degraded.split(",") if b.strip()]
     t0 = time.time()
@@ -88,15 +118,15 @@ def main(argv: list[str] | None = None) -> int:
     cmd = "python benchmarks/depth_eval.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     lines = [f"Measured on {machine(args.device, args.threads)}; `{cmd.strip()}` "
              f"({time.time() - t0:.0f} s).", "",
-             "| method | input | " + " | ".join(f"{s} AbsRel ↓ | {s} δ<1.25 ↑" for s in SETS) + " |",
-             "|---|---|" + "---:|---:|" * len(SETS)]
+             "| method | input | " + " | ".join(f"{s} AbsRel ↓ | {s} δ<1.25 ↑" for s in sets) + " |",
+             "|---|---|" + "---:|---:|" * len(sets)]
     for r in results:
         label = LABELS.get(r["backend"], r["backend"])
         inp = "x4 degraded (noise-jpeg), bicubic up" if r["degraded"] else "clean"
-        cells = " | ".join(f"{r[s]['absrel']:.3f} | {r[s]['delta1']:.3f}" for s in SETS)
+        cells = " | ".join(f"{r[s]['absrel']:.3f} | {r[s]['delta1']:.3f}" for s in sets)
         lines.append(f"| {label} | {inp} | {cells} |")
     lines.append("")
-    lines.append("Pictures per set: " + ", ".join(f"{s} {len(sets[s])}" for s in SETS) + ".")
+    lines.append("Pictures per set: " + ", ".join(f"{s} {len(sets[s])}" for s in sets) + ".")
     if timing:
         lines += ["", f"| method | time for one 512x512 picture ({args.threads} threads, median of {args.runs}) |",
                   "|---|---:|"]
@@ -107,7 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps({"results": results, "timing_s": dict(timing),
                                                "machine": machine(args.device, args.threads)}, indent=2))
-    if args.write_docs:
+    if args.write_docs and list(sets) != list(SETS):
+        print("--write-docs skipped: the docs' table covers exactly the evaluation sets", file=sys.stderr)
+    elif args.write_docs:
         for doc in DOCS:
             if not doc.is_file():
                 print(f"skipped {doc}: missing", file=sys.stderr)

@@ -116,3 +116,34 @@ def test_train_depth_with_procedural_scenes(tmp_path, capsys):
     assert extra["synth_scenes"] == 6 and extra["synth_prob"] == 0.5
     assert 0 <= extra["val"]["val_synth_absrel"] < 10
     assert len(list((tmp_path / "cache").glob("*.npz"))) == 2      # training and validation scenes
+
+
+def test_depth_eval_on_validation_sets(tmp_path, monkeypatch, capsys):
+    """benchmarks/depth_eval.py --sets: the RGBDD hold-out and the procedural validation scenes
+    (what the trained networks are chosen on), never the evaluation sets."""
+    import sys
+
+    from test_depth_cli import _fake_rgbdd, _save
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import depth_eval
+
+    _fake_rgbdd(tmp_path / "depth" / "RGBDD", n=21)
+    for i in range(2):
+        _save(tmp_path / "train" / f"t{i}.png", 40, 56, seed=i)
+    monkeypatch.setattr(depth_eval, "SYNTH_VAL_COUNT", 3)
+    monkeypatch.setattr(depth_eval, "SYNTH_VAL_SIZE", (24, 32))
+    code = depth_eval.main(["--data", str(tmp_path / "depth"), "--sets", "RGBDD-val,synth-val", "--backends",
+                            "vertical,constant", "--degraded", "", "--runs", "0", "--threads", "1",
+                            "--json", str(tmp_path / "r.json")])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "RGBDD-val AbsRel" in out and "synth-val AbsRel" in out and "Middlebury" not in out
+    res = json.loads((tmp_path / "r.json").read_text())["results"]
+    vertical, constant = res
+    # the fake RGBDD depth grows toward the top: the vertical prior is close, a constant is not
+    assert vertical["RGBDD-val"]["absrel"] < 0.1 < constant["RGBDD-val"]["absrel"]
+    assert len(depth_eval.load_set(tmp_path / "depth", "RGBDD-val")) == 2   # pairs 0 and 20
+    assert 0 < vertical["synth-val"]["absrel"] < 1
+    with pytest.raises(SystemExit):
+        depth_eval.main(["--data", str(tmp_path / "depth"), "--sets", "Nowhere"])
