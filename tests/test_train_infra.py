@@ -57,6 +57,23 @@ def test_config_merge_and_unknown_keys(tmp_path):
         load_config(p, ToyTrainer.defaults)
 
 
+def test_misplaced_section_keys_are_rejected(tmp_path):
+    """A block indented under the wrong section (here the depth stage's ``synth:`` under
+    ``loss:``) must not be silently ignored; free-form sections (``model``) stay free."""
+    from ssr.depth.train import DepthTrainer
+
+    p = tmp_path / "c.yaml"
+    p.write_text("loss:\n  grad_weight: 0.5\n  synth: {prob: 0.5}\n")
+    with pytest.raises(SSRError, match=r"unknown config keys in loss: synth"):
+        load_config(p, DepthTrainer.defaults)
+    p.write_text("data:\n  synth: {prob: 0.5, cout: 3}\n")
+    with pytest.raises(SSRError, match=r"in data.synth: cout"):
+        load_config(p, DepthTrainer.defaults)
+    p.write_text("data:\n  synth: {prob: 0.5}\nmodel: {anything: 1}\n")
+    cfg = load_config(p, DepthTrainer.defaults)
+    assert cfg["data"]["synth"]["prob"] == 0.5 and cfg["data"]["synth"]["count"] == 1000
+
+
 def test_batch_indices_are_disjoint_across_ranks():
     a = batch_indices(5, 4, rank=0, world=2)
     b = batch_indices(5, 4, rank=1, world=2)

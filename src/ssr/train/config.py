@@ -96,4 +96,20 @@ def load_config(path: str | Path | None, defaults: dict | None = None, overrides
     unknown = set(cfg) - set(COMMON_DEFAULTS) - set(defaults or {})
     if unknown:
         raise SSRError(f"unknown config keys: {', '.join(sorted(unknown))}")
+    for section in ("data", "loss"):
+        _check_nested(cfg.get(section), (defaults or {}).get(section), section)
     return cfg
+
+
+def _check_nested(value: Any, default: Any, where: str) -> None:
+    """Reject keys of a section (``data``, ``loss`` and their sub-mappings) that the stage does
+    not define, e.g. a ``synth:`` block indented under ``loss:`` instead of ``data:``. Sections
+    whose defaults are empty (free-form) are not checked."""
+    if not isinstance(value, dict) or not isinstance(default, dict) or not default:
+        return
+    unknown = set(value) - set(default)
+    if unknown:
+        raise SSRError(f"unknown config keys in {where}: {', '.join(sorted(unknown))} "
+                       f"(known: {', '.join(sorted(default))})")
+    for key, sub in value.items():
+        _check_nested(sub, default.get(key), f"{where}.{key}")
