@@ -24,7 +24,8 @@ normalised (``d = R @ (u, v, 1)``) so the ray parameter ``t`` of a hit *is* the 
 the optical axis, and the ground truth is ``1 / t``.
 
 Rendering is vectorised NumPy with ``supersample x supersample`` rays per pixel averaged
-(anti-aliasing of colour and inverse depth). About 0.1-0.3 s for a 192 x 256 scene on one core.
+(anti-aliasing of colour and inverse depth); a 192 x 256 scene takes well under a second on
+one core, so pools are rendered once and cached (:func:`cached_pool`).
 
     rng = np.random.default_rng([seed, index])
     rgb, inv = render_scene(rng, textures, SynthConfig())   # H x W x 3 in [0, 1], H x W > 0
@@ -130,20 +131,20 @@ def _shared(o: np.ndarray) -> np.ndarray | None:
     return o[0] if o.ndim == 2 and o.strides[0] == 0 else None
 
 
-def _sphere(o, d, c, r):
+def _quadratic(o, d, c, r):
+    """Coefficients ``a t^2 + b t + cc = 0`` of rays ``o + t d`` meeting the sphere ``(c, r)``."""
     o1 = _shared(o)
-    if d.ndim == 1:
-        a = np.float32(d @ d)
-    else:
-        a = np.einsum("ij,ij->i", d, d)
+    a = np.float32(d @ d) if d.ndim == 1 else np.einsum("ij,ij->i", d, d)
     if o1 is not None:                      # one origin: cheap per-ray terms
         oc1 = o1 - c
-        b = 2 * (d @ oc1)
-        cc = np.float32(oc1 @ oc1 - r * r)
-    else:
-        oc = o - c
-        b = 2 * (oc @ d if d.ndim == 1 else np.einsum("ij,ij->i", oc, d))
-        cc = np.einsum("ij,ij->i", oc, oc) - r * r
+        return a, 2 * (d @ oc1), np.float32(oc1 @ oc1 - r * r)
+    oc = o - c
+    b = 2 * (oc @ d if d.ndim == 1 else np.einsum("ij,ij->i", oc, d))
+    return a, b, np.einsum("ij,ij->i", oc, oc) - r * r
+
+
+def _sphere(o, d, c, r):
+    a, b, cc = _quadratic(o, d, c, r)
     disc = b * b - 4 * a * cc
     sq = np.sqrt(np.maximum(disc, 0))
     t = (-b - sq) / (2 * a)
@@ -155,19 +156,9 @@ def _sphere(o, d, c, r):
 
 
 def _sphere_t(o, d, c, r):
-    """Only the hit distance of a sphere (bounding-sphere culling)."""
-    o1 = _shared(o)
-    a = np.float32(d @ d) if d.ndim == 1 else np.einsum("ij,ij->i", d, d)
-    if o1 is not None:
-        oc1 = o1 - c
-        b = 2 * (d @ oc1)
-        cc = np.float32(oc1 @ oc1 - r * r)
-    else:
-        oc = o - c
-        b = 2 * (oc @ d if d.ndim == 1 else np.einsum("ij,ij->i", oc, d))
-        cc = np.einsum("ij,ij->i", oc, oc) - r * r
+    """Which rays meet the sphere in front of their origin, or start inside it (culling)."""
+    a, b, cc = _quadratic(o, d, c, r)
     disc = b * b - 4 * a * cc
-    # a hit in front of the origin, or an origin inside the sphere (cc <= 0)
     far = (-b + np.sqrt(np.maximum(disc, 0))) / (2 * a)
     return (disc > 0) & (far > _EPS)
 
