@@ -52,21 +52,16 @@ def machine(device: str, threads: int) -> str:
 
 def load_set(root: Path, name: str) -> list:
     """The pictures of one evaluation or validation set (:data:`SETS`, :data:`VAL_SETS`)."""
-    from ssr.depth.data import DepthSample, load_pairs, pair_files
+    from ssr.depth.data import load_pairs, pair_files
 
     if name == "RGBDD-val":
         n = len(pair_files(root / "RGBDD"))
         return load_pairs(root / "RGBDD", indices=[i for i in range(n) if i % 20 == 0])
     if name == "synth-val":
-        from ssr.depth.synth import SynthConfig, load_textures, render_pool
+        from ssr.depth.synth import SynthConfig, as_samples, load_textures, render_pool
 
         textures = load_textures(root.parent / "train")
-        rgb, inv = render_pool(SYNTH_VAL_COUNT, SYNTH_VAL_SEED, textures, SynthConfig(size=SYNTH_VAL_SIZE))
-        out = []
-        for k in range(len(rgb)):
-            v = torch.from_numpy(inv[k].astype("float32"))[None]
-            out.append(DepthSample(f"synth{k:04d}", torch.from_numpy(rgb[k]).permute(2, 0, 1).float() / 255, v, v > 0))
-        return out
+        return as_samples(*render_pool(SYNTH_VAL_COUNT, SYNTH_VAL_SEED, textures, SynthConfig(size=SYNTH_VAL_SIZE)))
     return load_pairs(root / name)
 
 

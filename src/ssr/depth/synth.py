@@ -492,3 +492,18 @@ def cached_pool(count: int, seed: int, textures: Sequence[np.ndarray], cfg: Synt
         np.savez(tmp, rgb=rgbs, inv=invs)
         os.replace(tmp, path)
     return rgbs, invs
+
+
+def as_samples(rgbs: np.ndarray, invs: np.ndarray, prefix: str = "synth") -> list:
+    """A rendered pool (:func:`render_pool` arrays) as :class:`~ssr.depth.data.DepthSample` s
+    (every pixel valid), for the depth metrics."""
+    import torch
+
+    from .data import DepthSample
+
+    out = []
+    for k in range(len(rgbs)):
+        inv = torch.from_numpy(invs[k].astype(np.float32))[None]
+        out.append(DepthSample(f"{prefix}{k:04d}", torch.from_numpy(rgbs[k]).permute(2, 0, 1).float() / 255, inv,
+                               inv > 0))
+    return out

@@ -6,7 +6,10 @@ Data (``data:`` section)
     RGB-D pairs (default ``../shared/datasets/depth/RGBDD``: 16-bit depth in mm, converted to
     inverse depth ``1 / z``; zeros are invalid and masked out of every loss) held in memory.
     Every ``holdout_every``-th pair (sorted by name; index % N == 0) is held out for validation
-    and never trained on. For sample ``i`` of the run everything is drawn from
+    and never trained on. With ``synth.prob > 0`` that fraction of the samples is drawn instead
+    from ``synth.count`` procedural scenes (:mod:`ssr.depth.synth`, textured with the pictures
+    under ``synth.textures``, rendered once into ``synth.cache``) and goes through the same
+    augmentations; ``synth.val`` more scenes of stream ``synth.seed + 1`` are validated on. For sample ``i`` of the run everything is drawn from
     :func:`ssr.train.data.sample_generator` ``(seed, i)``, so the stream is reproducible and
     resumes exactly:
 
@@ -150,8 +153,7 @@ class DepthTrainer(Trainer):
         """Render (or load from ``cache``) the procedural scene pool (:mod:`ssr.depth.synth`):
         ``count`` training scenes from stream ``seed`` and ``val`` validation scenes from stream
         ``seed + 1``."""
-        from .data import DepthSample
-        from .synth import SynthConfig, cached_pool, load_textures
+        from .synth import SynthConfig, as_samples, cached_pool, load_textures
 
         textures = load_textures(resolve_data_path(sc["textures"]))
         scfg = SynthConfig(size=tuple(sc["size"]))
@@ -162,10 +164,7 @@ class DepthTrainer(Trainer):
         if int(sc.get("val") or 0) > 0:
             vr, vi = cached_pool(int(sc["val"]), int(sc["seed"]) + 1, textures, scfg, cache=sc.get("cache"),
                                  workers=int(sc.get("workers") or 1))
-            for k in range(len(vr)):
-                inv = torch.from_numpy(vi[k].astype(np.float32))[None]
-                self.synth_val.append(DepthSample(f"synth{k:04d}", torch.from_numpy(vr[k]).permute(2, 0, 1).float() / 255,
-                                                  inv, inv > 0))
+            self.synth_val = as_samples(vr, vi)
 
     def _sample(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         d = self.cfg["data"]
