@@ -34,13 +34,12 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 
-from ..errors import SSRError
 
 _INF = np.float32(np.inf)
 _EPS = 1e-4
@@ -70,20 +69,18 @@ class SynthConfig:
     max_ground: float = 80.0                    #: the ground ends here (then the backdrop)
     ambient: tuple[float, float] = (0.25, 0.7)
     texel: tuple[float, float] = (60.0, 600.0)  #: texture pixels per world unit
-    extra: dict = field(default_factory=dict)
 
 
 def load_textures(root: str | os.PathLike, max_side: int = 256, limit: int | None = None) -> list[np.ndarray]:
     """Photographs under ``root`` (recursively, sorted) as ``H x W x 3`` float32 in [0, 1], the
     long side reduced to ``max_side``."""
-    from ..io import READ_EXTS, read_image
+    from ..io import read_image
+    from ..train.data import list_files
     import torch.nn.functional as F
 
-    files = sorted(p for p in Path(root).rglob("*") if p.suffix.lower() in READ_EXTS)
+    files = list_files([root])
     if limit:
         files = files[:limit]
-    if not files:
-        raise SSRError(f"no texture pictures under {root}")
     out = []
     for p in files:
         rgb = read_image(p).rgb[None]
