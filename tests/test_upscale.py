@@ -107,3 +107,22 @@ def test_upscale_precision(pipe_dir, tmp_path, capsys):
         assert f"on cpu, {word}" in out
     a, b = read_image(tmp_path / "bf16.png").rgb, read_image(tmp_path / "fp32.png").rgb
     assert (a - b).abs().max() <= 2 / 255
+
+
+def test_upscale_self_ensemble(pipe_dir, tmp_path, capsys):
+    src = image_folder(tmp_path / "in", n=1, size=(16, 20))
+    outs = {}
+    for flag in ((), ("--ensemble",)):
+        dst = tmp_path / f"e{len(flag)}.png"
+        code, out, err = run(capsys, "upscale", str(src / "img0.png"), "-o", str(dst), "--weights", str(pipe_dir),
+                             "--no-diffusion", "--precision", "fp32", *flag)
+        assert code == 0, err
+        assert ("self-ensemble x8" in out) == bool(flag)
+        outs[bool(flag)] = read_image(dst).rgb
+    assert outs[True].shape == outs[False].shape == (3, 64, 80)
+    assert not torch.equal(outs[True], outs[False])
+    # the pipeline call: the ensembled image equals SVKR's ensembled output
+    pipe = SSRPipeline.from_pretrained(pipe_dir, device="cpu")
+    x = textured(16, 20)
+    direct = pipe.svkr(x.unsqueeze(0), ensemble=True).sr
+    assert torch.allclose(pipe(x, diffusion=False, ensemble=True, precision="fp32").image, direct, atol=1e-6)

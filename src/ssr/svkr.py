@@ -35,6 +35,18 @@ from .models.dkenet import DKENet
 from .models.nonblind import NonBlindSR, bicubic_up
 from .tiling import run_tiled
 
+def dihedral(x: torch.Tensor, g: int, inverse: bool = False) -> torch.Tensor:
+    """One of the 8 flips / 90-degree rotations of ``... x H x W`` (``g`` in 0..7; 0 is the
+    identity): a horizontal flip when ``g >= 4``, then ``g % 4`` quarter turns. ``inverse=True``
+    undoes transform ``g``."""
+    k, flip = g % 4, g >= 4
+    if not inverse:
+        x = x.flip(-1) if flip else x
+        return torch.rot90(x, k, dims=(-2, -1)) if k else x
+    x = torch.rot90(x, -k, dims=(-2, -1)) if k else x
+    return x.flip(-1) if flip else x
+
+
 @dataclass
 class SVKROutput:
     """Result of :class:`SVKR`.
@@ -100,6 +112,7 @@ class SVKR:
         return_kernels: bool = False,
         return_rounds: bool = False,
         use_depth: bool = True,
+        ensemble: bool = False,
     ) -> SVKROutput:
         """Run Algorithm 1.
 
@@ -111,6 +124,12 @@ class SVKR:
             return_kernels: also return the full kernel field of the last round.
             return_rounds: also return every round's SR, depth and codes.
             use_depth: ``False`` feeds no depth to DKENet (the "no depth" ablation).
+            ensemble: geometric self-ensemble of the last round ("SVKR+"): DKENet and the
+                non-blind SR also run on the 7 other flips / 90-degree rotations of the LR
+                picture and its depth, each result is mapped back and the 8 SR pictures are
+                averaged. Kernels are estimated in the transformed frame, so no kernel needs
+                rotating; the returned codes / kernels are those of the identity transform.
+                Costs 7 more DKENet + SR passes (depth is not re-estimated).
         """
         T = self.rounds if rounds is None else int(rounds)
         if T < 1:
@@ -132,6 +151,12 @@ class SVKR:
             keep = return_kernels and t == T
             inputs = [lr] if depth_lr is None else [lr, depth_lr]
             outs = run_tiled(self._round_fn(keep), inputs, tile, tile_overlap)
+            if ensemble and t == T:
+                total = outs[0].clone()
+                for g in range(1, 8):
+                    sr_g = run_tiled(self._round_fn(False), [dihedral(x, g) for x in inputs], tile, tile_overlap)[0]
+                    total += dihedral(sr_g, g, inverse=True)
+                outs = (total / 8, *outs[1:])
             sr, codes = outs[0].clamp(0, 1), outs[1]
             kernels = outs[2] if keep else None
             if return_rounds:

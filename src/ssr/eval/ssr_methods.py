@@ -2,6 +2,7 @@
 
 ==================  =====================================================================
 ``ssr-svkr``        SVKR, T = 3 rounds (the fidelity mode of ``ssr upscale --no-diffusion``)
+``ssr-svkr-x8``     SVKR, T = 3, with the geometric self-ensemble of the last round (``--ensemble``)
 ``ssr-svkr-t1``     depth without refinement: T = 1 (depth of the bicubic image)
 ``ssr-svkr-nodepth``  no depth: the DKENet trained without depth (``svkr/dkenet_nodepth``), T = 1
 ``ssr``             the full pipeline: SVKR (T from ``pipeline.json``) + the diffusion stage at
@@ -50,7 +51,7 @@ class SVKRUpscaler:
     scales = (2, 3, 4)
 
     def __init__(self, name: str = "ssr-svkr", rounds: int = 3, use_depth: bool = True, weights: str | None = None,
-                 device: str | None = None, tile: int | None = 256, precision: str = "auto"):
+                 device: str | None = None, tile: int | None = 256, precision: str = "auto", ensemble: bool = False):
         from ..models.base import SSRModel
         from ..pipeline import DEFAULT_DIR, SSRPipeline, autocast, use_bf16
         from ..svkr import SVKR
@@ -58,6 +59,7 @@ class SVKRUpscaler:
         self.name = name
         self.rounds = rounds
         self.use_depth = use_depth
+        self.ensemble = ensemble
         self.tile = tile
         pipe = SSRPipeline.from_pretrained(weights, device=device)
         self.svkr = pipe.svkr
@@ -75,14 +77,15 @@ class SVKRUpscaler:
         parts = ["svkr/" + ("dkenet" if use_depth else "dkenet_nodepth"), "svkr/nonblind"]
         if use_depth or rounds > 1:
             parts.append("depth")
-        self.signature = f"{name}-T{rounds if use_depth else 1}{bf16}-{weights_digest(Path(weights or DEFAULT_DIR), parts)}"
+        self.signature = f"{name}-T{rounds if use_depth else 1}{'-x8' if ensemble else ''}{bf16}-{weights_digest(Path(weights or DEFAULT_DIR), parts)}"
 
     @torch.no_grad()
     def __call__(self, lr: torch.Tensor, scale: int) -> torch.Tensor:
         if scale not in self.scales:
             raise SSRError(f"{self.name} supports x{', x'.join(map(str, self.scales))}, not x{scale}")
         with self.autocast():
-            out = self.svkr(lr, rounds=self.rounds if self.use_depth else 1, tile=self.tile, use_depth=self.use_depth)
+            out = self.svkr(lr, rounds=self.rounds if self.use_depth else 1, tile=self.tile, use_depth=self.use_depth,
+                            ensemble=self.ensemble)
         sr = out.sr
         if scale != self.svkr.scale:
             sr = F.interpolate(sr, size=(lr.shape[-2] * scale, lr.shape[-1] * scale), mode="area")
@@ -90,6 +93,7 @@ class SVKRUpscaler:
 
 
 register_method("ssr-svkr", lambda **kw: SVKRUpscaler(**{"name": "ssr-svkr", "rounds": 3, **kw}))
+register_method("ssr-svkr-x8", lambda **kw: SVKRUpscaler(**{"name": "ssr-svkr-x8", "rounds": 3, "ensemble": True, **kw}))
 register_method("ssr-svkr-t1", lambda **kw: SVKRUpscaler(**{"name": "ssr-svkr-t1", "rounds": 1, **kw}))
 register_method("ssr-svkr-nodepth", lambda **kw: SVKRUpscaler(**{"name": "ssr-svkr-nodepth", "use_depth": False, **kw}))
 
