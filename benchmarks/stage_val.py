@@ -23,6 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--config", required=True, help="the stage's YAML config (sets the validation batch)")
     ap.add_argument("--weights", nargs="+", required=True, help="weights folders (config.json + model.safetensors)")
     ap.add_argument("--stage", default="nonblind", help="training stage (default nonblind)")
+    ap.add_argument("--data-root", nargs="+", help="override the config's data.roots (training image folders)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args(argv)
@@ -35,8 +36,10 @@ def main(argv: list[str] | None = None) -> int:
         rows = []
         for folder in args.weights:
             # time_budget_s / steps do not matter: nothing is trained; the seed fixes the batch
-            cfg = load_config(args.config, cls.defaults, {"stage": args.stage, "init_from": folder,
-                                                          "mixed_precision": "no", "ema_decay": 0})
+            over = {"stage": args.stage, "init_from": folder, "mixed_precision": "no", "ema_decay": 0}
+            if args.data_root:
+                over["data"] = {"roots": list(args.data_root)}
+            cfg = load_config(args.config, cls.defaults, over)
             with tempfile.TemporaryDirectory() as tmp:
                 trainer = cls(cfg, tmp, device=args.device)
                 trainer.model.eval()

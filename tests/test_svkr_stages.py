@@ -94,3 +94,25 @@ def test_time_budget_ends_the_run_and_exports(tmp_path):
     assert 20 <= steps < 10**6  # stopped by the clock, after the planning window
     cfg = (tmp_path / "dkenet" / "config.yaml").read_text()
     assert "time_budget_s: 6" in cfg
+
+
+def test_stage_val_reproduces_the_trainers_validation(tmp_path, capsys):
+    """benchmarks/stage_val.py scores a weights folder on the stage's own validation batch: for
+    the exported weights it must give what the trainer logged at its last evaluation."""
+    import csv
+    import sys
+
+    sys.path.insert(0, str(CONFIGS.parent / "benchmarks"))
+    import stage_val
+
+    data = image_folder(tmp_path / "data", n=3, size=(48, 64))
+    final = _train("nonblind", tmp_path, data)
+    logged = list(csv.DictReader(open(tmp_path / "nonblind" / "eval.csv")))[-1]
+    assert stage_val.main(["--config", str(CONFIGS / "nonblind_tiny.yaml"), "--weights", str(final),
+                           "--data-root", str(data), "--threads", "1"]) == 0
+    row = [line for line in capsys.readouterr().out.splitlines() if line.startswith(f"| {final}")][0]
+    val_psnr, bicubic = (float(v) for v in row.strip("| ").split("|")[1:3])
+    assert abs(val_psnr - float(logged["val_psnr"])) < 1e-3
+    assert abs(bicubic - float(logged["val_psnr_bicubic"])) < 1e-3
+    assert stage_val.main(["--config", str(CONFIGS / "nonblind_tiny.yaml"), "--weights", str(tmp_path / "nope"),
+                           "--data-root", str(data)]) == 2
