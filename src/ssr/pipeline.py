@@ -281,7 +281,7 @@ class SSRPipeline:
                 ``fp32`` or ``bf16``; default: :attr:`precision`. bfloat16 changes the output by
                 far less than one 8-bit level (docs/diffusion.md "Cost").
             ensemble: geometric self-ensemble of SVKR's last round ("SVKR+": the 8 flips /
-                rotations averaged; about +0.03 dB, 2-3x the SVKR time; :class:`ssr.svkr.SVKR`).
+                rotations averaged; +0.03 dB on RealSR / BSD100 in docs/svkr.md, 2.8x SVKR's time; :class:`ssr.svkr.SVKR`).
         """
         if diffusion is None:
             diffusion = self.has_diffusion
