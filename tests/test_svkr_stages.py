@@ -116,3 +116,38 @@ def test_stage_val_reproduces_the_trainers_validation(tmp_path, capsys):
     assert abs(bicubic - float(logged["val_psnr_bicubic"])) < 1e-3
     assert stage_val.main(["--config", str(CONFIGS / "nonblind_tiny.yaml"), "--weights", str(tmp_path / "nope"),
                            "--data-root", str(data)]) == 2
+
+
+def test_dkenet_with_feedback_trains_two_rounds(tmp_path):
+    import csv
+
+    import pytest
+
+    from ssr.errors import SSRError
+
+    data = image_folder(tmp_path / "data", n=3, size=(48, 64))
+    nb_dir = _train("nonblind", tmp_path, data)
+    base = _train("dkenet", tmp_path, data)
+    model = {"scale": 4, "kernel_size": 21, "channels": 8, "depth_channels": 4, "use_depth": True,
+             "head": "atoms", "atoms": 16, "detail": True, "feedback": True}
+    (tmp_path / "fb").mkdir()
+    fb_dir = get_stage("dkenet")(load_config(CONFIGS / "dkenet_tiny.yaml", get_stage("dkenet").defaults, {
+        "stage": "dkenet", "data": {"roots": [str(data)]}, "model": model, "init_from": str(base),
+        "feedback_nonblind": str(nb_dir)}), tmp_path / "fb", device="cpu").fit()
+    dk = SSRModel.from_pretrained(fb_dir)
+    assert isinstance(dk, DKENet) and dk.feedback and dk.config["feedback"] is True
+    log = list(csv.DictReader(open(tmp_path / "fb" / "log.csv")))
+    assert "kernel_l1_r2" in log[0] and "resynth_l1_r2" in log[0]  # both rounds are trained
+    ev = list(csv.DictReader(open(tmp_path / "fb" / "eval.csv")))[-1]
+    assert float(ev["val_resynth_psnr_r2"]) > 0 and float(ev["val_kernel_l1_r2"]) > 0
+    # the plain weights initialise everything but the (zero) feedback convolution
+    plain = SSRModel.from_pretrained(base)
+    assert set(dk.state_dict()) - set(plain.state_dict()) == {"feedback_head.weight"}
+    # stage 3 runs the loop with the feedback DKENet
+    joint = _train("svkr", tmp_path, data, init_dkenet=str(fb_dir), init_nonblind=str(nb_dir))
+    assert SSRModel.from_pretrained(joint / "dkenet").feedback
+    # a non-blind folder of the wrong kind is refused with a clear error
+    with pytest.raises(SSRError, match="not a non-blind SR net"):
+        get_stage("dkenet")(load_config(CONFIGS / "dkenet_tiny.yaml", get_stage("dkenet").defaults, {
+            "stage": "dkenet", "data": {"roots": [str(data)]}, "model": model,
+            "feedback_nonblind": str(base)}), tmp_path / "bad", device="cpu").fit()

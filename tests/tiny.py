@@ -12,9 +12,9 @@ from ssr.models.nonblind import NonBlindSR
 from conftest import textured
 
 
-def tiny_models(seed: int = 0, kernel_size: int = 9):
+def tiny_models(seed: int = 0, kernel_size: int = 9, feedback: bool = False):
     torch.manual_seed(seed)
-    dk = DKENet(channels=8, depth_channels=4, kernel_size=kernel_size)
+    dk = DKENet(channels=8, depth_channels=4, kernel_size=kernel_size, feedback=feedback)
     nb = NonBlindSR(kernel_size=kernel_size, channels=8, growth=4, blocks=1, pca_components=3, cond_channels=4,
                     hr_channels=4)
     for m in (dk, nb):  # random non-trivial weights (the defaults start as identities / bicubic)

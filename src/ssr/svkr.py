@@ -8,6 +8,7 @@
         D_t = d                      if t == 1
               m * d + (1 - m) * D_{t-1}   otherwise          # Eq. 2, m = momentum (0.9)
         K_t = DKENet(LR, D_t)                              # one kernel per LR pixel
+              (or DKENet(LR, D_t, P^-1(SR_{t-1} - SR_0)) with DKENet(feedback=True), our extension)
         SR_t = NonBlindSR(LR, K_t)
     return SR_T, K_T, D_T
 
@@ -31,7 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import SSRError
-from .models.dkenet import DKENet
+from .models.dkenet import DKENet, feedback_input
 from .models.nonblind import NonBlindSR, bicubic_up
 from .tiling import run_tiled
 
@@ -86,15 +87,19 @@ class SVKR:
         self.rounds = rounds
         self.momentum = momentum
         self.scale = int(nonblind.config["scale"])
+        #: DKENet takes the previous round's restoration residual (``DKENet(feedback=True)``)
+        self.feedback = bool(getattr(dkenet, "feedback", False))
 
     @property
     def device(self) -> torch.device:
         return next(self.nonblind.parameters()).device
 
-    def _round_fn(self, keep_kernels: bool):
-        """DKENet + non-blind SR on one LR tile (and its depth tile, if any)."""
-        def fn(lr_t, d_t=None):
-            k = self.dkenet(lr_t, d_t)
+    def _round_fn(self, keep_kernels: bool, has_depth: bool = True, has_feedback: bool = False):
+        """DKENet + non-blind SR on one LR tile (and its depth and feedback tiles, if any)."""
+        def fn(lr_t, *extra):
+            d_t = extra[0] if has_depth and extra else None
+            fb_t = extra[-1] if has_feedback else None
+            k = self.dkenet(lr_t, d_t, fb_t)
             codes = self.nonblind.kernel_codes(k)
             sr = self.nonblind(lr_t, codes=codes)
             # float32 out, so tile blending and the loop stay exact under a bfloat16 autocast
@@ -149,12 +154,21 @@ class SVKR:
                 depth = torch.zeros_like(sr[:, :1])
                 depth_lr = None
             keep = return_kernels and t == T
-            inputs = [lr] if depth_lr is None else [lr, depth_lr]
-            outs = run_tiled(self._round_fn(keep), inputs, tile, tile_overlap)
+            feedback = self.feedback and t > 1  # round 1's residual is zero: the plain DKENet
+
+            def inputs(g: int = 0) -> list[torch.Tensor]:
+                """The round's LR-grid inputs in the frame of dihedral transform ``g``."""
+                out = [dihedral(lr, g)] + ([] if depth_lr is None else [dihedral(depth_lr, g)])
+                if feedback:  # transform the SR on its own grid, then unshuffle
+                    out.append(feedback_input(out[0], dihedral(sr, g), self.scale))
+                return out
+
+            outs = run_tiled(self._round_fn(keep, depth_lr is not None, feedback), inputs(), tile, tile_overlap)
             if ensemble and t == T:
                 total = outs[0].clone()
                 for g in range(1, 8):
-                    sr_g = run_tiled(self._round_fn(False), [dihedral(x, g) for x in inputs], tile, tile_overlap)[0]
+                    sr_g = run_tiled(self._round_fn(False, depth_lr is not None, feedback), inputs(g), tile,
+                                     tile_overlap)[0]
                     total += dihedral(sr_g, g, inverse=True)
                 outs = (total / 8, *outs[1:])
             sr, codes = outs[0].clamp(0, 1), outs[1]

@@ -19,7 +19,8 @@ import torch
 import torch.nn.functional as F
 
 from ..models.base import SSRModel, register_model
-from ..models.dkenet import DKENet
+from ..errors import SSRError
+from ..models.dkenet import DKENet, feedback_input
 from ..models.nonblind import NonBlindSR, bicubic_up, project_codes
 from .data import ImagePool, sample_generator
 from .degrade import DEFAULT_RECIPES, TrainingDegradation
@@ -238,6 +239,12 @@ class DKENetTrainer(_SRStage):
     (:func:`kernel_shape`: RMS extents along rows and columns and their correlation). The tap
     losses alone give a weak, sign-cancelling signal about *width*; on short runs the network
     then predicts one average width for every picture. The shape term addresses width directly.
+
+    With ``model.feedback: true`` each step runs two SVKR rounds: round 1 as above; the frozen
+    non-blind net of ``feedback_nonblind`` super-resolves with round 1's kernels (no gradient),
+    and round 2 estimates the kernels again from the LR picture, the depth and that SR's
+    restoration residual (:func:`ssr.models.dkenet.feedback_input`). The loss is the sum of the
+    two rounds' losses, so round 1 stays the plain DKENet and round 2 learns to correct it.
     """
 
     defaults = {
@@ -245,6 +252,7 @@ class DKENetTrainer(_SRStage):
         "model": {"scale": 4, "kernel_size": 21, "channels": 48, "depth_channels": 16, "use_depth": True},
         "data": {**_SRStage.data_defaults, "depth": "builtin", "depth_jitter": 0.5},
         "loss": {"kernel_l1": 1.0, "resynth": 20.0, "shape": 0.0},
+        "feedback_nonblind": "src/ssr/weights/svkr/nonblind",
     }
 
     def build_model(self) -> DKENet:
@@ -253,10 +261,38 @@ class DKENetTrainer(_SRStage):
     def make_batch(self, indices, device):
         return self.degraded_batch(indices, device)
 
-    def training_step(self, batch):
+    @property
+    def feedback_sr(self) -> NonBlindSR | None:
+        """The frozen non-blind net that makes round 1's SR (``None`` without feedback)."""
+        if not self.cfg["model"].get("feedback"):
+            return None
+        if getattr(self, "_fb_nb", None) is None:
+            from ..models.base import SSRModel as _Base
+            from .data import resolve_data_path
+
+            src = self.cfg.get("feedback_nonblind")
+            if not src:
+                raise SSRError("model.feedback needs feedback_nonblind: a non-blind SR weights folder")
+            nb = _Base.from_pretrained(resolve_data_path(src), device=self.device)
+            if not isinstance(nb, NonBlindSR) or nb.config["kernel_size"] != self.cfg["model"]["kernel_size"]:
+                raise SSRError(f"feedback_nonblind {src} is not a non-blind SR net for "
+                               f"{self.cfg['model']['kernel_size']}-tap kernels")
+            self._fb_nb = nb.eval().requires_grad_(False)
+        return self._fb_nb
+
+    def _rounds(self, model, batch) -> list[torch.Tensor]:
+        """The kernels of round 1 (and, with feedback, of round 2) on a batch."""
+        est = model(batch["lr"], batch["depth_in"])
+        nb = self.feedback_sr
+        if nb is None:
+            return [est]
+        with torch.no_grad():
+            sr = nb(batch["lr"], codes=nb.kernel_codes(est.detach())).float().clamp(0, 1)
+        return [est, model(batch["lr"], batch["depth_in"], feedback_input(batch["lr"], sr, self.scale))]
+
+    def _kernel_loss(self, est, batch):
         from ..degradation import apply_kernel_field
 
-        est = self.model(batch["lr"], batch["depth_in"])
         gt = batch["kernels"]
         kk = gt.shape[1]
         l_k = (est - gt).abs().mean() * kk
@@ -270,14 +306,25 @@ class DKENetTrainer(_SRStage):
             logs["shape_l1"] = float(l_s.detach())
         return loss, logs
 
+    def training_step(self, batch):
+        total, logs = 0.0, {}
+        for r, est in enumerate(self._rounds(self.model, batch)):
+            loss, lg = self._kernel_loss(est, batch)
+            total = total + loss
+            logs.update({(k if r == 0 else f"{k}_r{r + 1}"): v for k, v in lg.items()})
+        return total, logs
+
     def evaluate(self):
         from ..degradation import apply_kernel_field
 
         b = self.val_batch()
-        est = self.unwrapped(b["lr"], b["depth_in"])
         clean = apply_kernel_field(b["hr"], b["kernels"], self.scale)
-        return {"val_kernel_l1": float((est - b["kernels"]).abs().sum(1).mean()),
-                "val_resynth_psnr": psnr(apply_kernel_field(b["hr"], est, self.scale), clean)}
+        out = {}
+        for r, est in enumerate(self._rounds(self.unwrapped, b)):
+            tag = "" if r == 0 else f"_r{r + 1}"
+            out[f"val_kernel_l1{tag}"] = float((est - b["kernels"]).abs().sum(1).mean())
+            out[f"val_resynth_psnr{tag}"] = psnr(apply_kernel_field(b["hr"], est, self.scale), clean)
+        return out
 
 
 @register_model
@@ -289,8 +336,9 @@ class SVKRModels(SSRModel):
         self.dkenet = DKENet(**(dkenet or {}))
         self.nonblind = NonBlindSR(**(nonblind or {}))
 
-    def forward(self, lr: torch.Tensor, depth: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        k = self.dkenet(lr, depth)
+    def forward(self, lr: torch.Tensor, depth: torch.Tensor, feedback: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+        k = self.dkenet(lr, depth, feedback)
         return self.nonblind(lr, k), k
 
 
@@ -349,11 +397,13 @@ class SVKRTrainer(_SRStage):
         depth = None
         m = float(self.cfg["momentum"])
         k = None
-        for _ in range(int(self.cfg["rounds"])):
+        for t in range(int(self.cfg["rounds"])):
             with torch.no_grad():
                 fresh = self.depth_est.estimate(sr.detach().clamp(0, 1).float())
             depth = fresh if depth is None else m * fresh + (1 - m) * depth
-            sr, k = model(lr, depth)
+            # DKENet(feedback=True) also sees the previous round's restoration residual (not in round 1)
+            fb = feedback_input(lr, sr.detach().clamp(0, 1), self.scale) if t > 0 else None
+            sr, k = model(lr, depth, fb)
         return sr, k
 
     def training_step(self, batch):
