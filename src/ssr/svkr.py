@@ -36,6 +36,7 @@ from .models.dkenet import DKENet, feedback_input
 from .models.nonblind import NonBlindSR, bicubic_up
 from .tiling import run_tiled
 
+
 def dihedral(x: torch.Tensor, g: int, inverse: bool = False) -> torch.Tensor:
     """One of the 8 flips / 90-degree rotations of ``... x H x W`` (``g`` in 0..7; 0 is the
     identity): a horizontal flip when ``g >= 4``, then ``g % 4`` quarter turns. ``inverse=True``

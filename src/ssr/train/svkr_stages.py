@@ -244,7 +244,8 @@ class DKENetTrainer(_SRStage):
     non-blind net of ``feedback_nonblind`` super-resolves with round 1's kernels (no gradient),
     and round 2 estimates the kernels again from the LR picture, the depth and that SR's
     restoration residual (:func:`ssr.models.dkenet.feedback_input`). The loss is the sum of the
-    two rounds' losses, so round 1 stays the plain DKENet and round 2 learns to correct it.
+    two rounds' losses: the shared weights keep learning round 1's task (no residual) while the
+    zero-initialised feedback input learns to correct it in round 2.
     """
 
     defaults = {
