@@ -167,9 +167,9 @@ class SVKR:
             outs = run_tiled(self._round_fn(keep, depth_lr is not None, feedback), inputs(), tile, tile_overlap)
             if ensemble and t == T:
                 total = outs[0].clone()
+                fn = self._round_fn(False, depth_lr is not None, feedback)
                 for g in range(1, 8):
-                    sr_g = run_tiled(self._round_fn(False, depth_lr is not None, feedback), inputs(g), tile,
-                                     tile_overlap)[0]
+                    sr_g = run_tiled(fn, inputs(g), tile, tile_overlap)[0]
                     total += dihedral(sr_g, g, inverse=True)
                 outs = (total / 8, *outs[1:])
             sr, codes = outs[0].clamp(0, 1), outs[1]
