@@ -147,3 +147,38 @@ def test_depth_eval_on_validation_sets(tmp_path, monkeypatch, capsys):
     assert 0 < vertical["synth-val"]["absrel"] < 1
     with pytest.raises(SystemExit):
         depth_eval.main(["--data", str(tmp_path / "depth"), "--sets", "Nowhere"])
+
+
+def test_cone_intersection_is_exact():
+    # a cone of base radius 1, height 2 on the ground at z = 5, seen level at height 0.5:
+    # the surface radius there is 1 * (2 - 0.5) / 2 = 0.75, so the hit is at z = 5 - 0.75
+    o, d = np.array([[0, 0.5, 0]], np.float32), np.array([[0, 0, 1]], np.float32)
+    t, n, _ = synth._cone(o, d, np.array([0, 0, 5], np.float32), 1.0, 2.0)
+    assert t[0] == pytest.approx(4.25, abs=1e-5)
+    assert n[0, 2] < 0 and n[0, 1] > 0 and np.linalg.norm(n[0]) == pytest.approx(1, abs=1e-5)
+    # above the apex and beside the base: misses
+    o2 = np.array([[0, 2.5, 0], [3, 0.5, 0]], np.float32)
+    assert np.isinf(synth._cone(o2, np.array([0, 0, 1], np.float32), np.array([0, 0, 5], np.float32), 1.0, 2.0)[0]).all()
+    # straight down onto the apex region: hits the slanted side, never below the ground
+    o3, d3 = np.array([[0.5, 5, 5]], np.float32), np.array([[0, -1, 0]], np.float32)
+    t, _, _ = synth._cone(o3, d3, np.array([0, 0, 5], np.float32), 1.0, 2.0)
+    assert t[0] == pytest.approx(5 - 1.0, abs=1e-5)       # radius 0.5 at height 1
+
+
+def test_richer_scenes_keep_the_default_stream_and_parse_from_config():
+    tex = _textures()
+    base = SynthConfig(size=(24, 32))
+    # the new options are off by default and draw nothing from the stream
+    same = SynthConfig(size=(24, 32), cone_prob=0.0, tabletop_prob=0.0)
+    a, b = render_scene(np.random.default_rng([4, 2]), tex, base), render_scene(np.random.default_rng([4, 2]), tex, same)
+    assert np.array_equal(a[1], b[1])
+    rich = synth.synth_config({"size": [24, 32], "scene": {"cone_prob": 1.0, "stack_prob": 0.5, "tabletop_prob": 1.0,
+                                                           "tabletop_objects": [6, 6]}})
+    assert rich.size == (24, 32) and rich.tabletop_objects == (6, 6) and rich.cone_prob == 1.0
+    for k in range(3):
+        rgb, inv = render_scene(np.random.default_rng([4, k]), tex, rich)
+        assert np.isfinite(inv).all() and inv.min() > 0 and 0 <= rgb.min() and rgb.max() <= 1
+        # close-up table tops always have a wall: no ray reaches the far backdrop
+        assert inv.min() > 10 / rich.sky_depth
+    with pytest.raises(Exception, match="unknown data.synth.scene key"):
+        synth.synth_config({"size": [24, 32], "scene": {"cones": 1}})

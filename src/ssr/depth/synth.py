@@ -19,7 +19,10 @@ a pinhole camera at height ``h`` pitched down by ``pitch`` and rolled by ``roll`
 plane; with probability ``wall_prob`` a back wall (yawed), side walls and a ceiling with their
 own probabilities, otherwise a far backdrop ("sky") at ``sky_depth``; 2-9 primitives (spheres,
 yawed boxes, vertical cylinders) standing on the ground where a random pixel of the lower part
-of the picture sees it, a few floating in front of the camera. Ray directions are not
+of the picture sees it, a few floating in front of the camera. Optional (``SynthConfig``
+``cone_prob``, ``thin_prob``, ``stack_prob``, ``tabletop_prob``; off by default): cones, thin
+poles, objects standing on earlier boxes, and close-up table-top scenes (low camera, a wall
+close behind, many large overlapping objects), the layout of many indoor close-ups. Ray directions are not
 normalised (``d = R @ (u, v, 1)``) so the ray parameter ``t`` of a hit *is* the z-depth along
 the optical axis, and the ground truth is ``1 / t``.
 
@@ -34,7 +37,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -69,6 +72,34 @@ class SynthConfig:
     max_ground: float = 80.0                    #: the ground ends here (then the backdrop)
     ambient: tuple[float, float] = (0.25, 0.7)
     texel: tuple[float, float] = (60.0, 600.0)  #: texture pixels per world unit
+    # Richer scenes (all off by default so the default streams, e.g. the validation scenes,
+    # render exactly as before; the extra random draws happen only when a probability is > 0):
+    cone_prob: float = 0.0                      #: an object is a cone standing on its base
+    thin_prob: float = 0.0                      #: an object is a thin pole (tall, narrow cylinder)
+    stack_prob: float = 0.0                     #: an object stands on top of an earlier box
+    tabletop_prob: float = 0.0                  #: a close-up scene: low camera over a table top,
+    #: a wall close behind, many large objects overlapping (ranges below)
+    tabletop_height: tuple[float, float] = (0.08, 0.5)
+    tabletop_pitch: tuple[float, float] = (0.0, 30.0)
+    tabletop_wall: tuple[float, float] = (0.7, 3.0)
+    tabletop_objects: tuple[int, int] = (5, 14)
+    tabletop_size_frac: tuple[float, float] = (0.12, 0.5)
+    tabletop_texel: tuple[float, float] = (300.0, 3000.0)   #: finer: the surfaces are close
+
+
+def synth_config(block: dict) -> SynthConfig:
+    """The :class:`SynthConfig` of a ``data.synth`` config block: ``size`` plus the optional
+    ``scene`` mapping of field overrides (lists become tuples); unknown fields are an error."""
+    from ..errors import SSRError
+
+    scene = dict(block.get("scene") or {})
+    fields = set(SynthConfig.__dataclass_fields__)
+    unknown = sorted(set(scene) - fields - {"size"})
+    if unknown:
+        raise SSRError(f"unknown data.synth.scene key(s) {', '.join(unknown)}; known: {', '.join(sorted(fields))}")
+    scene = {k: tuple(v) if isinstance(v, list) else v for k, v in scene.items()}
+    scene["size"] = tuple(block.get("size") or SynthConfig.size)
+    return SynthConfig(**scene)
 
 
 def load_textures(root: str | os.PathLike, max_side: int = 256, limit: int | None = None) -> list[np.ndarray]:
@@ -215,6 +246,35 @@ def _cylinder(o, d, c, r, h):
     return t, n, uv
 
 
+def _cone(o, d, c, r, h):
+    """Vertical cone standing on its base: base centre ``c``, base radius ``r``, apex at
+    ``c + (0, h, 0)``. With ``q = p - c`` and ``k = r / h`` the surface is
+    ``qx^2 + qz^2 = k^2 (h - qy)^2`` for ``0 <= qy <= h`` (the base disc is never seen from a
+    camera above the ground, so it is left out)."""
+    qx, qy, qz = o[:, 0] - c[0], o[:, 1] - c[1], o[:, 2] - c[2]
+    dd = np.broadcast_to(d, o.shape)
+    dx, dy, dz = dd[:, 0], dd[:, 1], dd[:, 2]
+    k2 = (r / h) ** 2
+    a0 = h - qy
+    a = dx * dx + dz * dz - k2 * dy * dy
+    b = 2 * (qx * dx + qz * dz + k2 * a0 * dy)
+    cc = qx * qx + qz * qz - k2 * a0 * a0
+    disc = b * b - 4 * a * cc
+    sq = np.sqrt(np.maximum(disc, 0))
+    t = np.full(len(o), _INF, np.float32)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for root in ((-b - sq) / (2 * a), (-b + sq) / (2 * a)):
+            y = qy + root * dy
+            ok = (disc > 0) & (root > _EPS) & (y >= 0) & (y <= h) & (root < t)
+            t = np.where(ok, root, t).astype(np.float32)
+    tt = np.where(np.isfinite(t), t, 0)
+    px, py, pz = qx + tt * dx, qy + tt * dy, qz + tt * dz
+    n = np.stack([px, k2 * (h - py), pz], 1)
+    n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-9)
+    uv = np.stack([np.arctan2(pz, px) * r, py], 1)
+    return t, n.astype(np.float32), uv
+
+
 def _bound(prim: dict) -> tuple[np.ndarray, float] | None:
     """Bounding sphere (centre, radius) of an object; ``None`` for planes."""
     kind = prim["kind"]
@@ -222,7 +282,7 @@ def _bound(prim: dict) -> tuple[np.ndarray, float] | None:
         return prim["c"], prim["r"]
     if kind == "box":
         return prim["c"], float(np.linalg.norm(prim["half"]))
-    if kind == "cylinder":
+    if kind in ("cylinder", "cone"):
         c = prim["c"] + np.array([0, prim["h"] / 2, 0], np.float32)
         return c, math.hypot(prim["r"], prim["h"] / 2)
     return None
@@ -236,6 +296,8 @@ def _hit_all(prim: dict, o, d):
         return _box(o, d, prim["c"], prim["half"], prim["yaw"])
     if kind == "cylinder":
         return _cylinder(o, d, prim["c"], prim["r"], prim["h"])
+    if kind == "cone":
+        return _cone(o, d, prim["c"], prim["r"], prim["h"])
     return _plane(o, d, prim["point"], prim["normal"], prim["axes"])
 
 
@@ -312,6 +374,11 @@ def render_scene(rng: np.random.Generator, textures: Sequence[np.ndarray], cfg: 
     H0, W0 = cfg.size
     ss = max(1, int(cfg.supersample))
     H, W = H0 * ss, W0 * ss
+    table = cfg.tabletop_prob > 0 and rng.random() < cfg.tabletop_prob
+    if table:   # close-up: the camera just above a table top, a wall close behind
+        cfg = replace(cfg, height=cfg.tabletop_height, pitch=cfg.tabletop_pitch, wall_prob=1.0,
+                      wall_dist=cfg.tabletop_wall, objects=cfg.tabletop_objects, size_frac=cfg.tabletop_size_frac,
+                      ceiling_prob=0.0, float_prob=min(cfg.float_prob, 0.05), texel=cfg.tabletop_texel)
     hfov = math.radians(rng.uniform(*cfg.hfov))
     f = (W / 2) / math.tan(hfov / 2)
     pitch = math.radians(rng.uniform(*cfg.pitch))
@@ -347,10 +414,21 @@ def render_scene(rng: np.random.Generator, textures: Sequence[np.ndarray], cfg: 
 
     # ---- the objects -----------------------------------------------------------------------
     n_obj = int(rng.integers(cfg.objects[0], cfg.objects[1] + 1))
+    boxes: list[dict] = []
     for _ in range(n_obj):
         kind = ("sphere", "box", "box", "cylinder")[int(rng.integers(4))]
+        if cfg.cone_prob > 0 and rng.random() < cfg.cone_prob:
+            kind = "cone"
+        thin = cfg.thin_prob > 0 and rng.random() < cfg.thin_prob
+        stack = cfg.stack_prob > 0 and bool(boxes) and rng.random() < cfg.stack_prob
         floating = rng.random() < cfg.float_prob
-        if floating:
+        if stack:   # on top of an earlier box, near its centre
+            under = boxes[int(rng.integers(len(boxes)))]
+            off = rng.uniform(-0.5, 0.5, 2) * under["half"][[0, 2]]
+            p = np.array([under["c"][0] + off[0], under["c"][1] + under["half"][1], under["c"][2] + off[1]],
+                         np.float32)
+            floating = True   # stands at p[1], not on the ground
+        elif floating:
             u, v = rng.uniform(0.1, 0.9), rng.uniform(0.1, 0.8)
             dd = d[min(int(v * H), H - 1) * W + min(int(u * W), W - 1)]
             p = origin + dd * rng.uniform(0.5, 0.8 * z_wall)
@@ -361,7 +439,14 @@ def render_scene(rng: np.random.Generator, textures: Sequence[np.ndarray], cfg: 
         dist = float(np.linalg.norm(p - origin))
         s = dist * rng.uniform(*cfg.size_frac)
         base_y = float(p[1]) if floating else 0.0
-        if kind == "sphere":
+        if thin:    # a pole: tall and narrow
+            kind = "cylinder"
+            prims.append({"kind": "cylinder", "c": np.array([p[0], base_y, p[2]], np.float32),
+                          "r": s * rng.uniform(0.02, 0.08), "h": s * rng.uniform(1.0, 3.0)})
+        elif kind == "cone":
+            prims.append({"kind": "cone", "c": np.array([p[0], base_y, p[2]], np.float32),
+                          "r": s / 2 * rng.uniform(0.3, 1.0), "h": s * rng.uniform(0.6, 2.0)})
+        elif kind == "sphere":
             r = s / 2
             prims.append({"kind": "sphere", "c": np.array([p[0], base_y + r, p[2]], np.float32), "r": r})
         elif kind == "box":
@@ -369,6 +454,7 @@ def render_scene(rng: np.random.Generator, textures: Sequence[np.ndarray], cfg: 
                             np.float32)
             prims.append({"kind": "box", "c": np.array([p[0], base_y + half[1], p[2]], np.float32), "half": half,
                           "yaw": float(rng.uniform(0, math.pi))})
+            boxes.append(prims[-1])
         else:
             r, h = s / 2 * rng.uniform(0.3, 1.0), s * rng.uniform(0.4, 2.0)
             prims.append({"kind": "cylinder", "c": np.array([p[0], base_y, p[2]], np.float32), "r": r, "h": h})

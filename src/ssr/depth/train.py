@@ -9,7 +9,9 @@ Data (``data:`` section)
     and never trained on. With ``synth.prob > 0`` that fraction of the samples is drawn instead
     from ``synth.count`` procedural scenes (:mod:`ssr.depth.synth`, textured with the pictures
     under ``synth.textures``, rendered once into ``synth.cache``) and goes through the same
-    augmentations; ``synth.val`` more scenes of stream ``synth.seed + 1`` are validated on. For sample ``i`` of the run everything is drawn from
+    augmentations (``synth.scene`` overrides :class:`~ssr.depth.synth.SynthConfig` fields of the
+    training scenes: cones, poles, stacking, close-up table tops); ``synth.val`` more scenes of
+    stream ``synth.seed + 1``, with the default generator, are validated on. For sample ``i`` of the run everything is drawn from
     :func:`ssr.train.data.sample_generator` ``(seed, i)``, so the stream is reproducible and
     resumes exactly:
 
@@ -98,7 +100,7 @@ class DepthTrainer(Trainer):
             "blur_sigma": [0.5, 2.0],
             "channels_last": True,
             "synth": {"prob": 0.0, "count": 1000, "val": 32, "seed": 20261128, "size": [192, 256],
-                      "textures": "../shared/datasets/train", "workers": 1, "cache": None},
+                      "textures": "../shared/datasets/train", "workers": 1, "cache": None, "scene": {}},
         },
         "loss": {"grad_weight": 0.5, "grad_scales": 4, "min_scale": 1.0e-3},
     }
@@ -153,16 +155,19 @@ class DepthTrainer(Trainer):
         """Render (or load from ``cache``) the procedural scene pool (:mod:`ssr.depth.synth`):
         ``count`` training scenes from stream ``seed`` and ``val`` validation scenes from stream
         ``seed + 1``."""
-        from .synth import SynthConfig, as_samples, cached_pool, load_textures
+        from .synth import SynthConfig, as_samples, cached_pool, load_textures, synth_config
 
         textures = load_textures(resolve_data_path(sc["textures"]))
-        scfg = SynthConfig(size=tuple(sc["size"]))
+        scfg = synth_config(sc)
         rgbs, invs = cached_pool(int(sc["count"]), int(sc["seed"]), textures, scfg, cache=sc.get("cache"),
                                  workers=int(sc.get("workers") or 1))
         self.synth_images = [torch.from_numpy(r).permute(2, 0, 1).contiguous() for r in rgbs]
         self.synth_depths = [torch.from_numpy(v)[None] for v in invs]
         if int(sc.get("val") or 0) > 0:
-            vr, vi = cached_pool(int(sc["val"]), int(sc["seed"]) + 1, textures, scfg, cache=sc.get("cache"),
+            # validation scenes: the default generator (``scene`` overrides apply to training
+            # only), so ``val_synth_*`` stays comparable between runs with different scenes
+            vcfg = SynthConfig(size=tuple(sc["size"]))
+            vr, vi = cached_pool(int(sc["val"]), int(sc["seed"]) + 1, textures, vcfg, cache=sc.get("cache"),
                                  workers=int(sc.get("workers") or 1))
             self.synth_val = as_samples(vr, vi)
 
