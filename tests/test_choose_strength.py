@@ -1,0 +1,47 @@
+"""benchmarks/choose_strength.py: the rule that picks the diffusion stage's default setting."""
+import csv
+import json
+import sys
+
+import pytest
+
+from conftest import ROOT
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import choose_strength  # noqa: E402
+
+
+def _bench_csv(path, names, psnr):
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["dataset", "method", "image", "psnr", "ssim", "niqe", "seconds"])
+        for n in names:
+            w.writerow(["val", "realesrgan", n, psnr, 0.5, 4.0, 1.0])
+            w.writerow(["val", "bicubic", n, psnr + 5, 0.5, 9.0, 1.0])
+
+
+def _sweep(path, solver, names, table):
+    means = {str((1.0, "auto", s)): {"psnr": p, "ssim": 0.5, "niqe": n} for s, p, n in table}
+    means[str((0.5, "auto", 0.25))] = {"psnr": 99.0, "ssim": 0.9, "niqe": 0.1}   # another start: ignored
+    path.write_text(json.dumps({"command": ["amf_sensitivity.py", "--scheduler", solver], "pictures": names,
+                                "means": {"strength": means}}))
+
+
+def test_lowest_niqe_above_the_psnr_floor(tmp_path, capsys):
+    names = ["a.png", "b.png"]
+    _bench_csv(tmp_path / "b.csv", names, 24.0)
+    _sweep(tmp_path / "u.json", "unipc", names, [(0.0, 25.0, 7.0), (0.5, 24.1, 5.2), (1.0, 23.0, 4.0)])
+    _sweep(tmp_path / "d.json", "dpm++", names, [(0.0, 25.0, 7.0), (0.5, 24.5, 5.5)])
+    assert choose_strength.main([str(tmp_path / "b.csv"), str(tmp_path / "u.json"), str(tmp_path / "d.json")]) == 0
+    out = capsys.readouterr().out
+    # strength 1 has the lowest NIQE but falls below Real-ESRGAN's PSNR; the other start is ignored
+    assert "chosen: solver unipc, strength 0.5" in out
+    _bench_csv(tmp_path / "b.csv", names, 26.0)      # nothing reaches the floor
+    assert choose_strength.main([str(tmp_path / "b.csv"), str(tmp_path / "u.json")]) == 1
+
+
+def test_other_pictures_are_refused(tmp_path):
+    _bench_csv(tmp_path / "b.csv", ["a.png"], 24.0)
+    _sweep(tmp_path / "u.json", "unipc", ["z.png"], [(0.5, 24.1, 5.2)])
+    with pytest.raises(SystemExit, match="other pictures"):
+        choose_strength.main([str(tmp_path / "b.csv"), str(tmp_path / "u.json")])
