@@ -11,17 +11,19 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import choose_strength  # noqa: E402
 
 
-def _bench_csv(path, names, psnr):
+def _bench_csv(path, names, psnr, ssim=0.5):
     with path.open("w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["dataset", "method", "image", "psnr", "ssim", "niqe", "seconds"])
         for n in names:
-            w.writerow(["val", "realesrgan", n, psnr, 0.5, 4.0, 1.0])
+            w.writerow(["val", "realesrgan", n, psnr, ssim, 4.0, 1.0])
             w.writerow(["val", "bicubic", n, psnr + 5, 0.5, 9.0, 1.0])
 
 
 def _sweep(path, solver, names, table):
-    means = {str((1.0, "auto", s)): {"psnr": p, "ssim": 0.5, "niqe": n} for s, p, n in table}
+    """``table``: (strength, psnr, niqe[, ssim]) rows (SSIM 0.5 unless given)."""
+    means = {str((1.0, "auto", r[0])): {"psnr": r[1], "ssim": r[3] if len(r) > 3 else 0.5, "niqe": r[2]}
+             for r in table}
     means[str((0.5, "auto", 0.25))] = {"psnr": 99.0, "ssim": 0.9, "niqe": 0.1}   # another start: ignored
     path.write_text(json.dumps({"command": ["amf_sensitivity.py", "--scheduler", solver], "pictures": names,
                                 "means": {"strength": means}}))
@@ -38,6 +40,16 @@ def test_lowest_niqe_above_the_psnr_floor(tmp_path, capsys):
     assert "chosen: solver unipc, strength 0.5" in out
     _bench_csv(tmp_path / "b.csv", names, 26.0)      # nothing reaches the floor
     assert choose_strength.main([str(tmp_path / "b.csv"), str(tmp_path / "u.json")]) == 1
+
+
+def test_the_ssim_floor_rules_out_grainy_settings(tmp_path, capsys):
+    names = ["a.png"]
+    _bench_csv(tmp_path / "b.csv", names, 24.0, ssim=0.55)
+    _sweep(tmp_path / "u.json", "unipc", names, [(0.25, 25.1, 5.4, 0.56), (0.5, 24.4, 5.2, 0.48)])
+    assert choose_strength.main([str(tmp_path / "b.csv"), str(tmp_path / "u.json")]) == 0
+    assert "strength 0.25" in capsys.readouterr().out
+    assert choose_strength.main([str(tmp_path / "b.csv"), str(tmp_path / "u.json"), "--floors", "psnr"]) == 0
+    assert "strength 0.5" in capsys.readouterr().out
 
 
 def test_other_pictures_are_refused(tmp_path):
