@@ -106,6 +106,30 @@ def test_builtin_batch_consistency_and_determinism(builtin):
     assert grey.shape == (3, 1, 70, 90)
 
 
+def test_flip_averaging_is_mirror_equivariant_and_averages_both_views(tmp_path):
+    from ssr.depth.fingerprint import weights_fingerprint
+
+    torch.manual_seed(0)
+    net = DepthNet(**TINY)
+    net.save_pretrained(tmp_path / "w")
+    plain = get_depth_estimator(str(tmp_path / "w"))
+    flip = get_depth_estimator(str(tmp_path / "w") + "+flip")
+    assert flip.flip and not plain.flip and flip.name == "builtin+flip"
+    x = _batch(2, 50, 70)
+    # the average of the picture's raw map and its mirror's raw map mirrored back
+    expect = 0.5 * (plain.raw(x) + plain.raw(x.flip(-1)).flip(-1))
+    assert torch.allclose(flip.raw(x), expect, atol=1e-5)
+    assert not torch.allclose(flip.raw(x), plain.raw(x), atol=1e-3)
+    # mirroring the input mirrors the output exactly (a plain network need not)
+    assert torch.allclose(flip.estimate(x.flip(-1)), flip.estimate(x).flip(-1), atol=1e-5)
+    assert get_depth_estimator("builtin+flip").flip
+    # caches built from estimated depth tell the two apart
+    fp = weights_fingerprint(str(tmp_path / "w"))
+    assert fp and weights_fingerprint(str(tmp_path / "w") + "+flip") == fp + "+flip"
+    with pytest.raises(SSRError, match=r"\+flip applies"):
+        get_depth_estimator("vertical+flip")
+
+
 def test_priors():
     x = torch.rand(1, 3, 5, 4)
     assert torch.equal(ConstantDepth().estimate(x), torch.full((1, 1, 5, 4), 0.5))

@@ -153,7 +153,8 @@ def get_depth_estimator(spec: "str | os.PathLike | DepthEstimator | None" = None
             :class:`~ssr.depth.builtin.DepthNet` + ``model.safetensors``, e.g. ``runs/depth/final``);
             ``"hf:<folder or hub id>"``: a Hugging Face ``transformers`` depth model (DPT/MiDaS,
             Depth Anything); a folder holding a transformers model also works without ``hf:``.
-            A :class:`DepthEstimator` is returned as it is.
+            ``+flip`` after ``builtin`` or a folder of our own weights (``builtin+flip``) adds
+            left-right flip test-time averaging. A :class:`DepthEstimator` is returned as it is.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; default CPU.
 
     Raises:
@@ -163,10 +164,15 @@ def get_depth_estimator(spec: "str | os.PathLike | DepthEstimator | None" = None
         return spec
     dev = _check_device(device)
     s = "builtin" if spec is None else str(spec).strip()
+    flip = s.endswith("+flip") and not s.startswith("hf:")
+    if flip:
+        s = s[: -len("+flip")].strip()
     if s == "builtin":
         from .builtin import BuiltinDepthEstimator
 
-        return BuiltinDepthEstimator(None, device=dev)
+        return BuiltinDepthEstimator(None, device=dev, flip=flip)
+    if flip and s in ("constant", "const", "vertical", "gradient", "vertical-gradient"):
+        raise SSRError(f"+flip applies to the built-in network or a folder of its weights, not to {s!r}")
     if s in ("constant", "const"):
         return ConstantDepth()
     if s in ("vertical", "gradient", "vertical-gradient"):
@@ -184,7 +190,9 @@ def get_depth_estimator(spec: "str | os.PathLike | DepthEstimator | None" = None
         if kind == "ssr":
             from .builtin import BuiltinDepthEstimator
 
-            return BuiltinDepthEstimator(folder, device=dev)
+            return BuiltinDepthEstimator(folder, device=dev, flip=flip)
+        if flip:
+            raise SSRError(f"+flip applies to the built-in network or a folder of its weights, not to {folder}")
         if kind == "hf":
             from .hf import HFDepthEstimator
 

@@ -215,12 +215,16 @@ class BuiltinDepthEstimator(DepthEstimator):
             shipped weights.
         device: where to run (default: the model's device, CPU for a folder).
         internal_size: override the long side the network sees.
+        flip: test-time augmentation: average the raw prediction of the picture and of its
+            left-right mirror (mirrored back), at twice the cost. Left-right mirroring keeps the
+            depth of a scene (the network is trained with such flips), so the average only
+            cancels errors that are not mirror-symmetric.
     """
 
     name = "builtin"
 
     def __init__(self, model: DepthNet | str | os.PathLike | None = None, device: str | torch.device | None = None,
-                 internal_size: int | None = None):
+                 internal_size: int | None = None, flip: bool = False):
         if model is None or isinstance(model, (str, os.PathLike)):
             folder = Path(model) if model is not None else BUILTIN_WEIGHTS
             model = load_depthnet(folder, device)
@@ -228,6 +232,9 @@ class BuiltinDepthEstimator(DepthEstimator):
             model = model.to(device)
         self.model = model.eval()
         self.internal_size = int(internal_size or model.internal_size)
+        self.flip = bool(flip)
+        if self.flip:
+            self.name = "builtin+flip"
 
     @property
     def device(self) -> torch.device:
@@ -239,6 +246,10 @@ class BuiltinDepthEstimator(DepthEstimator):
         h, w = x.shape[-2:]
         inp, rows, (rh, rw) = prepare_input(x, self.internal_size)
         out = self.model(inp, rows)[..., :rh, :rw]
+        if self.flip:   # the mirror of the real picture (padding stays on the right)
+            mirrored = F.pad(inp[..., :rh, :rw].flip(-1), (0, inp.shape[-1] - rw, 0, inp.shape[-2] - rh),
+                             mode="replicate")
+            out = 0.5 * (out + self.model(mirrored, rows)[..., :rh, :rw].flip(-1))
         return F.interpolate(out, size=(h, w), mode="bilinear", align_corners=False)
 
     @torch.no_grad()

@@ -12,8 +12,14 @@ BUILTIN_DIR = Path(__file__).resolve().parents[1] / "weights" / "depth"
 
 
 def weights_fingerprint(spec: str) -> str:
-    """SHA-1 prefix of ``model.safetensors`` for ``builtin`` or a weights folder; ``""`` for the
-    priors and hub models (nothing local to hash)."""
-    folder = BUILTIN_DIR if spec == "builtin" else Path(str(spec))
+    """SHA-1 prefix of ``model.safetensors`` for ``builtin`` or a weights folder (with ``+flip``
+    appended for flip test-time averaging); ``""`` for the priors and hub models (nothing local
+    to hash)."""
+    spec = str(spec)
+    flip = spec.endswith("+flip") and not spec.startswith("hf:")
+    base = spec[: -len("+flip")].strip() if flip else spec
+    folder = BUILTIN_DIR if base == "builtin" else Path(base)
     w = folder / "model.safetensors"
-    return hashlib.sha1(w.read_bytes()).hexdigest()[:16] if w.is_file() else ""
+    if not w.is_file():
+        return ""
+    return hashlib.sha1(w.read_bytes()).hexdigest()[:16] + ("+flip" if flip else "")
