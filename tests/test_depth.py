@@ -68,6 +68,22 @@ def test_metrics_of_perfect_and_affine_predictions(rng):
     assert np.isnan(depth_metrics(pred, torch.zeros_like(gt_inv))["absrel"])
 
 
+def test_aligned_absrel_loss_is_the_metric(rng):
+    from ssr.depth.losses import aligned_absrel
+
+    g = torch.rand(2, 1, 12, 16, generator=rng) + 0.2
+    mask = torch.ones_like(g, dtype=torch.bool)
+    mask[0, 0, :3] = False
+    pred = (g + 0.3 * torch.rand(2, 1, 12, 16, generator=rng)).requires_grad_()
+    loss = aligned_absrel(pred, g, mask)
+    expect = sum(depth_metrics(pred[i].detach(), g[i], mask[i])["absrel"] for i in range(2)) / 2
+    assert float(loss) == pytest.approx(expect, rel=1e-4)
+    loss.backward()
+    assert torch.isfinite(pred.grad).all() and pred.grad.abs().sum() > 0
+    # an affine map of the target scores zero
+    assert float(aligned_absrel(3 * g + 1, g, mask)) < 1e-6
+
+
 def test_losses_vanish_for_affine_predictions_and_punish_flips(rng):
     target = torch.rand(2, 1, 32, 32, generator=rng)
     mask = torch.ones_like(target, dtype=torch.bool)

@@ -5,6 +5,10 @@ prediction is first aligned to its target by least squares over the valid pixels
 (:func:`align_scale_shift`), then compared:
 
 * :func:`ssi_mae`: mean absolute error of the aligned prediction over valid pixels;
+* :func:`aligned_absrel`: the evaluation metric itself made a loss: mean ``|g / a - 1|`` (depth-
+  space relative error) of the aligned prediction ``a`` against the raw (positive) target inverse
+  depth ``g``, ``a`` clamped from below to the farthest target point, as
+  :func:`ssr.depth.metrics.depth_metrics` does;
 * :func:`gradient_matching`: at ``scales`` resolutions (sub-sampling by 1, 2, 4, 8), the mean
   absolute horizontal and vertical finite differences of the residual
   ``aligned - target`` over pairs of valid pixels; it rewards sharp, correctly placed depth
@@ -87,6 +91,28 @@ def ssi_mae(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor,
     m = mask.to(pred.dtype)
     per = ((aligned - target).abs() * m).flatten(1).sum(1) / m.flatten(1).sum(1).clamp_min(1)
     return per.mean(), aligned, s
+
+
+def aligned_absrel(pred: torch.Tensor, inv: torch.Tensor, mask: torch.Tensor,
+                   min_scale: float | None = 1e-3) -> torch.Tensor:
+    """AbsRel of the least-squares aligned prediction, averaged over images (differentiable).
+
+    Args:
+        pred: ``B x 1 x H x W`` raw prediction (relative inverse depth, any scale and shift).
+        inv: ``B x 1 x H x W`` target inverse depth, > 0 where ``mask`` (any per-image scale).
+        mask: valid pixels.
+    With ``a = s * pred + t`` aligned to ``inv`` in inverse-depth space (:func:`align_scale_shift`)
+    and ``a' = max(a, min(inv))``: ``mean_valid |1 / a' - 1 / inv| * inv = mean_valid |inv / a' - 1|``.
+    """
+    m = mask & (inv > 0)
+    s, t = align_scale_shift(pred, inv, m, min_scale=min_scale)
+    a = apply_alignment(pred, s, t)
+    big = torch.finfo(inv.dtype).max
+    floor = torch.where(m, inv, torch.full_like(inv, big)).flatten(1).amin(1).clamp_min(1e-6)
+    a = torch.maximum(a, floor.view(-1, 1, 1, 1).to(a.dtype))
+    mf = m.to(pred.dtype)
+    err = ((inv / a - 1).abs() * mf).flatten(1).sum(1) / mf.flatten(1).sum(1).clamp_min(1)
+    return err.mean()
 
 
 def gradient_matching(aligned: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, scales: int = 4) -> torch.Tensor:

@@ -43,7 +43,8 @@ Loss (``loss:`` section)
     The prediction is aligned to its target by per-image least squares (scale clamped to at
     least ``min_scale`` so a sign-flipped map is never rewarded), then
     ``ssi_mae + grad_weight * gradient_matching`` over ``grad_scales`` scales
-    (:mod:`ssr.depth.losses`).
+    ``+ absrel_weight * aligned_absrel`` (the evaluation's AbsRel against the un-normalised
+    target inverse depth; 0 = off) (:mod:`ssr.depth.losses`).
 
 Validation (``eval_every`` steps, EMA weights): AbsRel / delta1 (:mod:`ssr.depth.metrics`) on
 the held-out pairs, clean and x4-degraded (fixed seeds), through the same inference path
@@ -62,7 +63,7 @@ from ..train.data import resolve_data_path, sample_generator
 from ..train.trainer import Trainer
 from .builtin import BuiltinDepthEstimator, DepthNet, resize_image
 from .data import load_pairs, pair_files, read_raw_depth
-from .losses import gradient_matching, normalize_target, ssi_mae
+from .losses import aligned_absrel, gradient_matching, normalize_target, ssi_mae
 
 
 class DepthTrainer(Trainer):
@@ -102,7 +103,7 @@ class DepthTrainer(Trainer):
             "synth": {"prob": 0.0, "count": 1000, "val": 32, "seed": 20261128, "size": [192, 256],
                       "textures": "../shared/datasets/train", "workers": 1, "cache": None, "scene": {}},
         },
-        "loss": {"grad_weight": 0.5, "grad_scales": 4, "min_scale": 1.0e-3},
+        "loss": {"grad_weight": 0.5, "grad_scales": 4, "min_scale": 1.0e-3, "absrel_weight": 0.0},
     }
 
     def __init__(self, cfg: dict, out_dir, device: str | None = None, resume: bool = False):
@@ -377,7 +378,7 @@ class DepthTrainer(Trainer):
         if self.cfg["data"].get("channels_last"):
             x = x.contiguous(memory_format=torch.channels_last)
         valid = dep > 0
-        return {"image": x, "target": normalize_target(dep, valid), "valid": valid}
+        return {"image": x, "target": normalize_target(dep, valid), "valid": valid, "inv": dep}
 
     # ---- model and loss ---------------------------------------------------------------------
     def build_model(self) -> DepthNet:
@@ -396,6 +397,10 @@ class DepthTrainer(Trainer):
             gm = gradient_matching(aligned, batch["target"], batch["valid"], int(lc["grad_scales"]))
             loss = loss + lc["grad_weight"] * gm
             logs["grad"] = float(gm.detach())
+        if lc.get("absrel_weight"):
+            ar = aligned_absrel(pred, batch["inv"].float(), batch["valid"], min_scale=lc["min_scale"])
+            loss = loss + lc["absrel_weight"] * ar
+            logs["absrel"] = float(ar.detach())
         return loss, logs
 
     def evaluate(self) -> dict[str, float]:
