@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("bench_csv", type=Path, help="per_image.csv of an ssr bench run with the baseline method")
     ap.add_argument("sweeps", type=Path, nargs="+", help="amf_sensitivity.py --json files (one per solver)")
-    ap.add_argument("--baseline", default="realesrgan", help="method whose PSNR is the floor (default realesrgan)")
+    ap.add_argument("--baseline", default="realesrgan", help="method whose PSNR / SSIM are the floors (default realesrgan)")
     ap.add_argument("--color-fix", default="auto", help="colour correction rows to compare (default auto)")
     ap.add_argument("--floors", default="psnr,ssim",
                     help="metrics that must reach the baseline's (comma-separated; default psnr,ssim)")

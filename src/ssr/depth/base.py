@@ -143,6 +143,21 @@ def _folder_kind(folder: Path) -> str | None:
     return None
 
 
+#: spec names of the baseline priors
+CONSTANT_SPECS = ("constant", "const")
+VERTICAL_SPECS = ("vertical", "gradient", "vertical-gradient")
+FLIP_SUFFIX = "+flip"
+
+
+def split_flip(spec: str) -> tuple[str, bool]:
+    """``"builtin+flip"`` -> ``("builtin", True)``; specs without the suffix, and ``hf:`` specs
+    (whose hub ids are passed on verbatim), -> ``(spec, False)``."""
+    spec = str(spec).strip()
+    if spec.endswith(FLIP_SUFFIX) and not spec.startswith("hf:"):
+        return spec[: -len(FLIP_SUFFIX)].strip(), True
+    return spec, False
+
+
 def get_depth_estimator(spec: "str | os.PathLike | DepthEstimator | None" = None,
                         device: str | torch.device | None = None) -> DepthEstimator:
     """Build a depth backend from a short spec.
@@ -163,19 +178,16 @@ def get_depth_estimator(spec: "str | os.PathLike | DepthEstimator | None" = None
     if isinstance(spec, DepthEstimator):
         return spec
     dev = _check_device(device)
-    s = "builtin" if spec is None else str(spec).strip()
-    flip = s.endswith("+flip") and not s.startswith("hf:")
-    if flip:
-        s = s[: -len("+flip")].strip()
+    s, flip = split_flip("builtin" if spec is None else str(spec))
     if s == "builtin":
         from .builtin import BuiltinDepthEstimator
 
         return BuiltinDepthEstimator(None, device=dev, flip=flip)
-    if flip and s in ("constant", "const", "vertical", "gradient", "vertical-gradient"):
+    if flip and s in CONSTANT_SPECS + VERTICAL_SPECS:
         raise SSRError(f"+flip applies to the built-in network or a folder of its weights, not to {s!r}")
-    if s in ("constant", "const"):
+    if s in CONSTANT_SPECS:
         return ConstantDepth()
-    if s in ("vertical", "gradient", "vertical-gradient"):
+    if s in VERTICAL_SPECS:
         return VerticalGradientDepth()
     if s.startswith("hf:"):
         from .hf import HFDepthEstimator

@@ -15,11 +15,11 @@ def weights_fingerprint(spec: str) -> str:
     """SHA-1 prefix of ``model.safetensors`` for ``builtin`` or a weights folder (with ``+flip``
     appended for flip test-time averaging); ``""`` for the priors and hub models (nothing local
     to hash)."""
-    spec = str(spec)
-    flip = spec.endswith("+flip") and not spec.startswith("hf:")
-    base = spec[: -len("+flip")].strip() if flip else spec
+    from .base import FLIP_SUFFIX, split_flip
+
+    base, flip = split_flip(spec)
     folder = BUILTIN_DIR if base == "builtin" else Path(base)
     w = folder / "model.safetensors"
     if not w.is_file():
         return ""
-    return hashlib.sha1(w.read_bytes()).hexdigest()[:16] + ("+flip" if flip else "")
+    return hashlib.sha1(w.read_bytes()).hexdigest()[:16] + (FLIP_SUFFIX if flip else "")

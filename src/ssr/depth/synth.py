@@ -94,7 +94,7 @@ def synth_config(block: dict) -> SynthConfig:
 
     scene = dict(block.get("scene") or {})
     fields = set(SynthConfig.__dataclass_fields__)
-    unknown = sorted(set(scene) - fields - {"size"})
+    unknown = sorted(set(scene) - fields)
     if unknown:
         raise SSRError(f"unknown data.synth.scene key(s) {', '.join(unknown)}; known: {', '.join(sorted(fields))}")
     scene = {k: tuple(v) if isinstance(v, list) else v for k, v in scene.items()}
@@ -440,7 +440,6 @@ def render_scene(rng: np.random.Generator, textures: Sequence[np.ndarray], cfg: 
         s = dist * rng.uniform(*cfg.size_frac)
         base_y = float(p[1]) if floating else 0.0
         if thin:    # a pole: tall and narrow
-            kind = "cylinder"
             prims.append({"kind": "cylinder", "c": np.array([p[0], base_y, p[2]], np.float32),
                           "r": s * rng.uniform(0.02, 0.08), "h": s * rng.uniform(1.0, 3.0)})
         elif kind == "cone":
