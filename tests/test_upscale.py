@@ -126,3 +126,18 @@ def test_upscale_self_ensemble(pipe_dir, tmp_path, capsys):
     x = textured(16, 20)
     direct = pipe.svkr(x.unsqueeze(0), ensemble=True).sr
     assert torch.allclose(pipe(x, diffusion=False, ensemble=True, precision="fp32").image, direct, atol=1e-6)
+
+
+def test_upscale_batch_goes_on_past_bad_pictures(pipe_dir, tmp_path, capsys):
+    """A picture that cannot be read or is too small fails alone: the others are written and the
+    exit status says some failed."""
+    src = image_folder(tmp_path / "in", n=2, size=(16, 16))
+    write_image(src / "a_tiny.png", textured(2, 2))
+    (src / "b_broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    code, out, err = run(capsys, "upscale", str(src), "-o", str(tmp_path / "out"), "--weights", str(pipe_dir),
+                         "--no-diffusion")
+    assert code == 2
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["img0.png", "img1.png"]
+    assert read_image(tmp_path / "out" / "img1.png").size == (64, 64)
+    assert "a_tiny.png" in out and "too small" in out and "b_broken.png" in out
+    assert "2 of 4 inputs failed" in err and "Traceback" not in err + out

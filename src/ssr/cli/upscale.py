@@ -93,7 +93,6 @@ def run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
     from ..pipeline import SSRPipeline, use_bf16
-    from ..viz import colorize
 
     if args.svkr_rounds < 1:
         raise SSRError("--svkr-rounds must be at least 1")
@@ -122,29 +121,36 @@ def run(args: argparse.Namespace) -> int:
     bar = tqdm(todo, desc="upscale", unit="img", disable=len(todo) < 2)
     failures = 0
     for src, dst in bar:
-        t0 = time.time()
         try:
-            img = read_image(src)
-        except SSRError as exc:
+            _upscale_one(args, pipe, src, dst, inputs, use_diffusion, bar)
+        except SSRError as exc:  # a bad picture in a batch: report it, go on with the others
             if len(todo) == 1:
                 raise
-            bar.write(f"error: {exc}")
+            msg = str(exc)
+            bar.write(f"error: {msg}" if src.name in msg else f"error: {src}: {msg}")
             failures += 1
-            continue
-        maps = args.save_depth or args.save_kernels
-        res = pipe(img.rgb, scale=args.scale, svkr_rounds=args.svkr_rounds, tile=args.tile or None,
-                   tile_overlap=args.tile_overlap, return_maps=maps, diffusion=use_diffusion, steps=args.steps,
-                   seed=args.seed, scheduler=args.scheduler, color_fix=args.color_fix, strength=args.strength,
-                   start=args.start, precision=args.precision, ensemble=args.ensemble)
-        sr = res.image[0]
-        alpha = resize_alpha(img.alpha, tuple(sr.shape[-2:])) if img.alpha is not None else None
-        write_image(dst, sr, alpha, bit_depth=img.bit_depth, grayscale=img.grayscale, protect=inputs)
-        if args.save_depth:
-            write_image(dst.with_name(dst.stem + "_depth.png"), colorize(res.depth[0]), protect=inputs)
-        if args.save_kernels:
-            write_image(dst.with_name(dst.stem + "_kernels.png"), pipe.kernel_picture(img.rgb, res.kernel_codes),
-                        protect=inputs)
-        bar.write(f"wrote {dst} ({sr.shape[-1]}x{sr.shape[-2]}, {time.time() - t0:.1f} s)")
     if failures:
         raise SSRError(f"{failures} of {len(todo)} inputs failed (see above)")
     return 0
+
+
+def _upscale_one(args: argparse.Namespace, pipe, src: Path, dst: Path, inputs: set, use_diffusion: bool, bar) -> None:
+    """Read ``src``, run the pipeline and write ``dst`` (and the maps asked for)."""
+    from ..viz import colorize
+
+    t0 = time.time()
+    img = read_image(src)
+    maps = args.save_depth or args.save_kernels
+    res = pipe(img.rgb, scale=args.scale, svkr_rounds=args.svkr_rounds, tile=args.tile or None,
+               tile_overlap=args.tile_overlap, return_maps=maps, diffusion=use_diffusion, steps=args.steps,
+               seed=args.seed, scheduler=args.scheduler, color_fix=args.color_fix, strength=args.strength,
+               start=args.start, precision=args.precision, ensemble=args.ensemble)
+    sr = res.image[0]
+    alpha = resize_alpha(img.alpha, tuple(sr.shape[-2:])) if img.alpha is not None else None
+    write_image(dst, sr, alpha, bit_depth=img.bit_depth, grayscale=img.grayscale, protect=inputs)
+    if args.save_depth:
+        write_image(dst.with_name(dst.stem + "_depth.png"), colorize(res.depth[0]), protect=inputs)
+    if args.save_kernels:
+        write_image(dst.with_name(dst.stem + "_kernels.png"), pipe.kernel_picture(img.rgb, res.kernel_codes),
+                    protect=inputs)
+    bar.write(f"wrote {dst} ({sr.shape[-1]}x{sr.shape[-2]}, {time.time() - t0:.1f} s)")
