@@ -58,6 +58,17 @@ def test_depth_folder_input(tmp_path, capsys):
     assert (tmp_path / "out" / "b_depth16.png").is_file() and out.count("wrote") == 2
 
 
+def test_depth_batch_goes_on_past_bad_pictures(tmp_path, capsys):
+    _save(tmp_path / "imgs" / "a.png")
+    (tmp_path / "imgs" / "b.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    _save(tmp_path / "imgs" / "c.png", 30, 20, seed=1)
+    code, out, err = run(capsys, "depth", tmp_path / "imgs", "-o", tmp_path / "out")
+    assert code == 2
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_depth.png", "c_depth.png"]
+    assert "b.png" in err and "1 of 3 inputs failed" in err and "Traceback" not in err
+    assert out.count("wrote") == 2
+
+
 @pytest.mark.parametrize("case", ["missing", "notimage", "rawext", "rawmulti", "backend", "outext", "same", "outfile"])
 def test_depth_errors_are_one_line(tmp_path, capsys, case):
     src = _save(tmp_path / "in.png")

@@ -120,6 +120,19 @@ def test_write_is_atomic_and_protects_inputs(tmp_path, monkeypatch):
     assert sorted(os.listdir(tmp_path)) == ["in.png"]  # no partial or temporary file left
 
 
+def test_unwritable_places_are_one_line_errors(tmp_path):
+    from ssr.io import write_json
+
+    (tmp_path / "file").write_text("x")
+    x = textured(8, 8)
+    # the output's folder would have to be made inside a file
+    with pytest.raises(SSRError, match=r"cannot write .*out\.png"):
+        write_image(tmp_path / "file" / "out.png", x)
+    with pytest.raises(SSRError, match=r"cannot write .*out\.json"):
+        write_json(tmp_path / "file" / "out.json", {"a": 1})
+    assert sorted(os.listdir(tmp_path)) == ["file"]
+
+
 def test_list_images_and_json(tmp_path):
     write_image(tmp_path / "b.png", textured(8, 8))
     write_image(tmp_path / "a.jpg", textured(8, 8))

@@ -281,8 +281,7 @@ def write_image(
         x = np.concatenate([x, a], axis=2)
     q = _quantize(np.nan_to_num(x, nan=0.0), bit_depth)
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=ext, dir=path.parent)
+    fd, tmp = _temp_beside(path, prefix=f".{path.stem}.", suffix=ext)
     os.close(fd)
     try:
         _encode(Path(tmp), q, ext, bit_depth, quality)
@@ -369,18 +368,29 @@ def _atomic_write_bytes(path: Path, data: bytes, protect: Iterable[str | os.Path
     for p in protect:
         if _same_file(path, Path(p)):
             raise SSRError(f"refusing to overwrite the input file {p}; choose another output path")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, tmp = _temp_beside(path, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
         os.chmod(tmp, _default_mode())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise SSRError(f"cannot write {path}: {exc.strerror or exc}") from None
         raise
     return path
+
+
+def _temp_beside(path: Path, prefix: str, suffix: str = "") -> tuple[int, str]:
+    """Create the output's folder and a temporary file in it (for an atomic replace); an
+    unwritable or missing place is a one-line :class:`SSRError` naming ``path``."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=path.parent)
+    except OSError as exc:
+        raise SSRError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def write_json(path: str | os.PathLike, data, protect: Iterable[str | os.PathLike] = ()) -> Path:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import sys
 from pathlib import Path
 
 from ..errors import SSRError
@@ -106,13 +107,24 @@ def run(args: argparse.Namespace) -> int:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     estimator = get_depth_estimator(args.backend, device=device)
     protect = [str(f) for f in files]
+    failures = 0
     for src, pic, raw in jobs:
-        img = read_image(src)
-        depth = estimator.estimate(img.rgb[None])[0]
-        write_image(pic, colorize(depth), protect=protect)
-        msg = f"wrote {pic}"
-        if raw is not None:
-            _write_raw(raw, depth, raw.suffix.lower().lstrip("."), protect)
-            msg += f" and {raw}"
+        try:
+            img = read_image(src)
+            depth = estimator.estimate(img.rgb[None])[0]
+            write_image(pic, colorize(depth), protect=protect)
+            msg = f"wrote {pic}"
+            if raw is not None:
+                _write_raw(raw, depth, raw.suffix.lower().lstrip("."), protect)
+                msg += f" and {raw}"
+        except SSRError as exc:  # a bad picture in a batch: report it, go on with the others
+            if len(jobs) == 1:
+                raise
+            text = str(exc)
+            print(f"error: {text}" if src.name in text else f"error: {src}: {text}", file=sys.stderr)
+            failures += 1
+            continue
         print(f"{msg} ({img.size[1]}x{img.size[0]}, backend {args.backend})")
+    if failures:
+        raise SSRError(f"{failures} of {len(jobs)} inputs failed (see above)")
     return 0
