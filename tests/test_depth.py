@@ -146,6 +146,38 @@ def test_flip_averaging_is_mirror_equivariant_and_averages_both_views(tmp_path):
         get_depth_estimator("vertical+flip")
 
 
+def test_prior_blend_mixes_in_the_vertical_prior_and_is_saved_with_the_weights(tmp_path):
+    from ssr.depth.fingerprint import weights_fingerprint
+
+    torch.manual_seed(0)
+    DepthNet(**TINY).save_pretrained(tmp_path / "plain")
+    assert "prior_blend" not in json.loads((tmp_path / "plain" / "config.json").read_text())["config"]
+    torch.manual_seed(0)
+    DepthNet(**TINY, prior_blend=0.25).save_pretrained(tmp_path / "blend")
+    plain = get_depth_estimator(str(tmp_path / "plain"))
+    blend = get_depth_estimator(str(tmp_path / "blend"))
+    assert plain.prior_blend == 0.0 and blend.prior_blend == 0.25
+    x = _batch(2, 50, 70)
+    d = plain.estimate(x)
+    rows = torch.linspace(0, 1, 50).view(1, 1, 50, 1)
+    mixed = 0.75 * d + 0.25 * rows
+    lo, hi = mixed.amin((2, 3), keepdim=True), mixed.amax((2, 3), keepdim=True)
+    out = blend.estimate(x)
+    assert torch.allclose(out, (mixed - lo) / (hi - lo), atol=1e-5)
+    assert out.amin() >= 0 and out.amax() <= 1 and not torch.allclose(out, d, atol=1e-2)
+    # the raw network output (what training validates) is not blended
+    assert torch.allclose(blend.raw(x), plain.raw(x), atol=1e-6)
+    # a constructor override, and caches built from estimated depth tell them apart
+    assert torch.allclose(BuiltinDepthEstimator(tmp_path / "blend", prior_blend=0.0).estimate(x), d, atol=1e-6)
+    fp = weights_fingerprint(str(tmp_path / "plain"))
+    assert weights_fingerprint(str(tmp_path / "blend")) == fp + "+blend0.25"
+    assert weights_fingerprint(str(tmp_path / "blend") + "+flip") == fp + "+blend0.25+flip"
+    with pytest.raises(ValueError, match="prior_blend"):
+        DepthNet(**TINY, prior_blend=1.0)
+    with pytest.raises(SSRError, match="prior_blend"):
+        BuiltinDepthEstimator(tmp_path / "plain", prior_blend=-0.1)
+
+
 def test_priors():
     x = torch.rand(1, 3, 5, 4)
     assert torch.equal(ConstantDepth().estimate(x), torch.full((1, 1, 5, 4), 0.5))

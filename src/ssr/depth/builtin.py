@@ -15,7 +15,11 @@
   same scale and a depthwise-separable block, up to 1/2 resolution; a small head gives one
   channel which is bilinearly up-sampled to the network's input size;
 * **prior term** (optional): a learnable multiple of the row coordinate is added to the
-  output, so training starts from the vertical-gradient prior and learns corrections.
+  output, so training starts from the vertical-gradient prior and learns corrections;
+* **prior blend** (optional, inference only): the estimator mixes the normalised prediction
+  with the vertical-gradient prior, ``normalise((1 - b) * d + b * rows)``, a shrinkage towards
+  "lower = nearer" where the network is unsure. ``b`` (``prior_blend`` in the config) is chosen
+  on the validation sets, never on the evaluation sets (docs/depth.md).
 
 The output is *relative inverse depth* up to an unknown scale and shift (the network is
 trained with a scale-and-shift invariant loss). :class:`BuiltinDepthEstimator` runs it at a
@@ -94,6 +98,9 @@ class DepthNet(SSRModel):
             (``out = net(x) + w * row``; 0 disables it). With a freshly initialised network the
             prediction starts as the ground-plane prior and the network learns corrections to
             it, which keeps that prior where the picture gives no better cue.
+        prior_blend: weight ``b`` of the vertical-gradient prior mixed into the normalised
+            estimate by :class:`BuiltinDepthEstimator` (0 = none); it does not change
+            :meth:`forward` or training.
 
     ``forward(x)``: ``B x 3 x H x W`` in [0, 1] (``H``, ``W`` multiples of 32) ->
     ``B x 1 x H x W`` unnormalised relative inverse depth (larger = nearer).
@@ -102,12 +109,18 @@ class DepthNet(SSRModel):
     def __init__(self, widths: tuple[int, ...] | list[int] = (16, 24, 40, 80, 128),
                  depths: tuple[int, ...] | list[int] = (2, 2, 3, 3),
                  dec_widths: tuple[int, ...] | list[int] = (80, 56, 40, 24),
-                 expand: int = 4, coord: bool = True, internal_size: int = 256, prior: float = 0.0):
+                 expand: int = 4, coord: bool = True, internal_size: int = 256, prior: float = 0.0,
+                 prior_blend: float = 0.0):
         widths, depths, dec_widths = list(widths), list(depths), list(dec_widths)
-        super().__init__(widths=widths, depths=depths, dec_widths=dec_widths, expand=expand, coord=coord,
-                         internal_size=internal_size, prior=prior)
+        cfg = dict(widths=widths, depths=depths, dec_widths=dec_widths, expand=expand, coord=coord,
+                   internal_size=internal_size, prior=prior)
+        if prior_blend:  # only stored when used, so configs without it stay byte-identical
+            cfg["prior_blend"] = float(prior_blend)
+        super().__init__(**cfg)
         if len(widths) != 5 or len(depths) != 4 or len(dec_widths) != 4:
             raise ValueError("widths needs 5 entries, depths and dec_widths 4")
+        if not 0.0 <= float(prior_blend) < 1.0:
+            raise ValueError(f"prior_blend must be in [0, 1), got {prior_blend}")
         self.coord = bool(coord)
         cin = 3 + int(self.coord)
         self.stem = nn.Sequential(nn.Conv2d(cin, widths[0], 3, 2, 1, bias=False), *_bn_act(widths[0]))
@@ -134,6 +147,10 @@ class DepthNet(SSRModel):
     @property
     def internal_size(self) -> int:
         return int(self.config["internal_size"])
+
+    @property
+    def prior_blend(self) -> float:
+        return float(self.config.get("prior_blend", 0.0))
 
     def forward(self, x: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor:
         """Args:
@@ -215,6 +232,8 @@ class BuiltinDepthEstimator(DepthEstimator):
             shipped weights.
         device: where to run (default: the model's device, CPU for a folder).
         internal_size: override the long side the network sees.
+        prior_blend: override the network's ``prior_blend`` (weight of the vertical-gradient
+            prior in the normalised estimate, see :class:`DepthNet`).
         flip: test-time augmentation: average the raw prediction of the picture and of its
             left-right mirror (mirrored back), at twice the cost. Left-right mirroring keeps the
             depth of a scene (the network is trained with such flips), so the average only
@@ -224,7 +243,7 @@ class BuiltinDepthEstimator(DepthEstimator):
     name = "builtin"
 
     def __init__(self, model: DepthNet | str | os.PathLike | None = None, device: str | torch.device | None = None,
-                 internal_size: int | None = None, flip: bool = False):
+                 internal_size: int | None = None, flip: bool = False, prior_blend: float | None = None):
         if model is None or isinstance(model, (str, os.PathLike)):
             folder = Path(model) if model is not None else BUILTIN_WEIGHTS
             model = load_depthnet(folder, device)
@@ -232,6 +251,9 @@ class BuiltinDepthEstimator(DepthEstimator):
             model = model.to(device)
         self.model = model.eval()
         self.internal_size = int(internal_size or model.internal_size)
+        self.prior_blend = float(model.prior_blend if prior_blend is None else prior_blend)
+        if not 0.0 <= self.prior_blend < 1.0:
+            raise SSRError(f"prior_blend must be in [0, 1), got {self.prior_blend}")
         self.flip = bool(flip)
         if self.flip:
             self.name = "builtin+flip"
@@ -254,7 +276,13 @@ class BuiltinDepthEstimator(DepthEstimator):
 
     @torch.no_grad()
     def _estimate(self, images: torch.Tensor) -> torch.Tensor:
-        return normalize_per_image(self.raw(images))
+        d = normalize_per_image(self.raw(images))
+        b = self.prior_blend
+        if b:
+            h = d.shape[-2]
+            rows = torch.linspace(0.0, 1.0, h, device=d.device) if h > 1 else torch.full((1,), 0.5, device=d.device)
+            d = normalize_per_image((1 - b) * d + b * rows.view(1, 1, h, 1))
+        return d
 
 
 def load_depthnet(folder: str | os.PathLike, device: str | torch.device | None = None) -> DepthNet:
