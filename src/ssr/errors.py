@@ -6,3 +6,12 @@ class SSRError(Exception):
 
     The CLI prints ``error: <message>`` and exits with status 2.
     """
+
+
+def batch_error(src, exc: Exception) -> str:
+    """The ``error: ...`` line for one failed picture of a batch: the message, prefixed with the
+    picture's path unless the message already names it."""
+    from pathlib import Path
+
+    msg = str(exc)
+    return f"error: {msg}" if Path(src).name in msg else f"error: {src}: {msg}"

@@ -6,7 +6,7 @@ import io
 import sys
 from pathlib import Path
 
-from ..errors import SSRError
+from ..errors import SSRError, batch_error
 
 RAW_EXTS = (".npy", ".png")
 
@@ -120,8 +120,7 @@ def run(args: argparse.Namespace) -> int:
         except SSRError as exc:  # a bad picture in a batch: report it, go on with the others
             if len(jobs) == 1:
                 raise
-            text = str(exc)
-            print(f"error: {text}" if src.name in text else f"error: {src}: {text}", file=sys.stderr)
+            print(batch_error(src, exc), file=sys.stderr)
             failures += 1
             continue
         print(f"{msg} ({img.size[1]}x{img.size[0]}, backend {args.backend})")

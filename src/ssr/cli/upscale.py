@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from ..diffusion import COLOR_FIXES, check_blend, scheduler_names
-from ..errors import SSRError
+from ..errors import SSRError, batch_error
 from ..io import READ_EXTS, list_images, read_image, resize_alpha, write_image
 from ..pipeline import PRECISIONS
 
@@ -126,8 +126,7 @@ def run(args: argparse.Namespace) -> int:
         except SSRError as exc:  # a bad picture in a batch: report it, go on with the others
             if len(todo) == 1:
                 raise
-            msg = str(exc)
-            bar.write(f"error: {msg}" if src.name in msg else f"error: {src}: {msg}")
+            bar.write(batch_error(src, exc))
             failures += 1
     if failures:
         raise SSRError(f"{failures} of {len(todo)} inputs failed (see above)")

@@ -121,10 +121,15 @@ class VerticalGradientDepth(DepthEstimator):
 
     def _estimate(self, images: torch.Tensor) -> torch.Tensor:
         b, _, h, w = images.shape
-        if h == 1:
-            return torch.full((b, 1, 1, w), 0.5, device=images.device)
-        rows = torch.linspace(0.0, 1.0, h, device=images.device)
-        return rows.view(1, 1, h, 1).expand(b, 1, h, w).contiguous()
+        return vertical_ramp(h, images.device).expand(b, 1, h, w).contiguous()
+
+
+def vertical_ramp(h: int, device: str | torch.device | None = None) -> torch.Tensor:
+    """The ground-plane prior as a ``1 x 1 x h x 1`` column: 0 on the top row to 1 on the bottom
+    row, linear in the row index (0.5 for a single row)."""
+    if h == 1:
+        return torch.full((1, 1, 1, 1), 0.5, device=device)
+    return torch.linspace(0.0, 1.0, h, device=device).view(1, 1, h, 1)
 
 
 def _folder_kind(folder: Path) -> str | None:

@@ -38,7 +38,7 @@ from torch import nn
 
 from ..errors import SSRError
 from ..models.base import SSRModel, register_model
-from .base import DepthEstimator, normalize_per_image
+from .base import DepthEstimator, normalize_per_image, vertical_ramp
 
 #: folder of the shipped weights (config.json + model.safetensors)
 BUILTIN_WEIGHTS = Path(__file__).resolve().parents[1] / "weights" / "depth"
@@ -263,7 +263,7 @@ class BuiltinDepthEstimator(DepthEstimator):
         return next(self.model.parameters()).device
 
     def raw(self, images: torch.Tensor) -> torch.Tensor:
-        """Unnormalised network output at the input size (for training-time validation)."""
+        """Unnormalised network output at the input size (before normalisation and prior blend)."""
         x = images.to(self.device, torch.float32)
         h, w = x.shape[-2:]
         inp, rows, (rh, rw) = prepare_input(x, self.internal_size)
@@ -279,9 +279,7 @@ class BuiltinDepthEstimator(DepthEstimator):
         d = normalize_per_image(self.raw(images))
         b = self.prior_blend
         if b:
-            h = d.shape[-2]
-            rows = torch.linspace(0.0, 1.0, h, device=d.device) if h > 1 else torch.full((1,), 0.5, device=d.device)
-            d = normalize_per_image((1 - b) * d + b * rows.view(1, 1, h, 1))
+            d = normalize_per_image((1 - b) * d + b * vertical_ramp(d.shape[-2], d.device))
         return d
 
 
