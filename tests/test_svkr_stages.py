@@ -81,21 +81,24 @@ def test_data_workers_draw_the_same_batches(tmp_path):
     assert SSRModel.from_pretrained(out).pretrained_extra["steps"] == 4
 
 
-def test_time_budget_ends_the_run_and_exports(tmp_path):
+def test_time_budget_ends_the_run_and_exports(tmp_path, capsys):
     """The budget re-plans the step count from the measured rate and exports at the end of the
-    window. The clock is injected (0.05 s per step), so the outcome does not depend on how fast
-    the machine is: 20 steps before the clock starts, then a 6 s window = 120 steps in all."""
+    window. The clock is injected (0.5 s per step) and the planning windows shortened, so the
+    outcome does not depend on how fast the machine is: a 6 s window is 12 steps, the plan is
+    made after 4 + 4 steps and keeps 3 % of what is left for the export."""
     data = image_folder(tmp_path / "data", n=3, size=(48, 64))
     cls = get_stage("dkenet")
     cfg = load_config(CONFIGS / "dkenet_tiny.yaml", cls.defaults,
                       {"stage": "dkenet", "data": {"roots": [str(data)]}, "steps": 10**6, "time_budget_s": 6,
                        "eval_every": 0, "save_every": 10**6, "data_workers": 1})
     trainer = cls(cfg, tmp_path / "dkenet", device="cpu")
-    trainer.clock = lambda: 0.05 * trainer.step
+    trainer.clock = lambda: 0.5 * trainer.step
+    trainer.plan_warmup, trainer.plan_window = 4, 4
     out = trainer.fit()
+    assert "time budget: 0.500 s/step" in capsys.readouterr().out
     dk = SSRModel.from_pretrained(out)
     steps = dk.pretrained_extra["steps"]
-    assert 110 <= steps <= 121  # stopped by the clock (3 % of the window is kept for the export)
+    assert 10 <= steps <= 12  # stopped by the clock, not by the 10**6 steps asked for
     cfg_text = (tmp_path / "dkenet" / "config.yaml").read_text()
     assert "time_budget_s: 6" in cfg_text
     assert trainer.cfg["steps"] == steps  # the plan was shortened to what ran: the cosine ended

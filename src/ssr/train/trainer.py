@@ -61,6 +61,9 @@ class Trainer:
 
     #: stage-specific config defaults (merged under the YAML file)
     defaults: dict[str, Any] = {}
+    #: the time budget's clock starts after this many steps (they hold start-up costs) and the
+    #: rate is measured over windows of at least ``plan_window`` steps
+    plan_warmup, plan_window = 20, 50
 
     def __init__(self, cfg: dict, out_dir: str | os.PathLike, device: str | None = None, resume: bool = False):
         from accelerate import Accelerator
@@ -319,15 +322,15 @@ class Trainer:
                 ) -> tuple[int, float | None, int]:
         """Re-plan the total step count so the run ends ``budget`` seconds after ``started``.
 
-        The clock starts after 20 steps (which hold start-up costs); the rate is then measured
-        over windows of at least 50 steps, and 3 % of the time left is kept for the evaluations,
-        checkpoints and export. Returns ``(total, plan_t, plan_step)``."""
+        The clock starts after :attr:`plan_warmup` steps (which hold start-up costs); the rate
+        is then measured over windows of at least :attr:`plan_window` steps, and 3 % of the time
+        left is kept for the evaluations, checkpoints and export. Returns ``(total, plan_t, plan_step)``."""
         now = self.clock()
         if now - started >= budget:
             return self.step, plan_t, plan_step  # out of time: stop (and export) now
         if plan_t is None:
-            return (total, now, self.step) if self.step >= plan_step + 20 else (total, None, plan_step)
-        if self.step - plan_step < 50:
+            return (total, now, self.step) if self.step >= plan_step + self.plan_warmup else (total, None, plan_step)
+        if self.step - plan_step < self.plan_window:
             return total, plan_t, plan_step
         rate = (now - plan_t) / (self.step - plan_step)
         new_total = self.step + max(1, int(0.97 * (budget - (now - started)) / rate))
