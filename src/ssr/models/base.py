@@ -21,7 +21,7 @@ WEIGHTS_NAME = "model.safetensors"
 MODEL_REGISTRY: dict[str, type["SSRModel"]] = {}
 #: modules that define the project's models, imported on demand by ``from_pretrained``
 MODEL_MODULES = ("ssr.models.dkenet", "ssr.models.nonblind", "ssr.models.amf", "ssr.models.denoiser",
-                 "ssr.depth.builtin")
+                 "ssr.models.prior", "ssr.depth.builtin")
 
 
 def register_model(cls: type["SSRModel"]) -> type["SSRModel"]:
@@ -36,6 +36,9 @@ class SSRModel(nn.Module):
     #: dtype of the floating-point tensors in ``model.safetensors`` (``None``: as trained); the
     #: weights are cast back to the module's dtype on loading
     storage_dtype: torch.dtype | None = None
+    #: state keys kept in their own dtype whatever ``storage_dtype`` says (e.g. a PCA basis
+    #: that other models must match exactly)
+    storage_exempt: tuple[str, ...] = ()
 
     def __init__(self, **config: Any) -> None:
         super().__init__()
@@ -62,8 +65,8 @@ class SSRModel(nn.Module):
         folder.mkdir(parents=True, exist_ok=True)
         sd = state_dict if state_dict is not None else self.state_dict()
         dt = self.storage_dtype
-        sd = {k: v.detach().to("cpu", dtype=dt if dt is not None and v.is_floating_point() else v.dtype).contiguous().clone()
-              for k, v in sd.items()}
+        cast = lambda k, v: dt is not None and v.is_floating_point() and k not in self.storage_exempt  # noqa: E731
+        sd = {k: v.detach().to("cpu", dtype=dt if cast(k, v) else v.dtype).contiguous().clone() for k, v in sd.items()}
         tmp = folder / f".{WEIGHTS_NAME}.tmp"
         save_file(sd, str(tmp), metadata={"class": type(self).__name__})
         os.replace(tmp, folder / WEIGHTS_NAME)

@@ -78,12 +78,20 @@ class ImagePool:
         roots: folders (searched recursively) or files.
         min_size: images whose shorter side is below this are skipped.
         max_images: keep only the first N (for tiny configs).
+        exclude: glob patterns of files to leave out (``FOLDER/10*``: a held-out validation
+            subset); the folder part is resolved like a root.
     """
 
-    def __init__(self, roots: Sequence[str | os.PathLike], min_size: int = 64, max_images: int | None = None):
+    def __init__(self, roots: Sequence[str | os.PathLike], min_size: int = 64, max_images: int | None = None,
+                 exclude: Sequence[str] = ()):
+        import fnmatch
+
         self.images: list[torch.Tensor] = []
         self.names: list[str] = []
+        patterns = [str(resolve_data_path(Path(p).parent) / Path(p).name) for p in exclude]
         for f in list_files(roots):
+            if any(fnmatch.fnmatch(str(f), p) for p in patterns):
+                continue
             img = read_image(f).rgb
             if min(img.shape[-2:]) < min_size:
                 continue

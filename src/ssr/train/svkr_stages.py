@@ -89,11 +89,13 @@ class _SRStage(Trainer):
         "max_images": None,
         "degradations": DEFAULT_RECIPES,
         "val_batch": 8,
+        "exclude": [],
     }
 
     def __init__(self, cfg, out_dir, device=None, resume=False):
         d = cfg["data"]
-        self.pool = ImagePool(d["roots"], min_size=d["hr_crop"] // 2, max_images=d.get("max_images"))
+        self.pool = ImagePool(d["roots"], min_size=d["hr_crop"] // 2, max_images=d.get("max_images"),
+                              exclude=d.get("exclude") or ())
         self.scale = int(cfg["model"].get("scale", 4))
         super().__init__(cfg, out_dir, device=device, resume=resume)
         if d.get("depth"):
@@ -146,7 +148,7 @@ class _SRStage(Trainer):
 
     def export_extra(self) -> dict:
         d = self.cfg["data"]
-        return {"data": {"roots": d["roots"], "hr_crop": d["hr_crop"], "images": len(self.pool),
+        return {"data": {"roots": d["roots"], "exclude": d.get("exclude") or [], "hr_crop": d["hr_crop"], "images": len(self.pool),
                          "degradations": d["degradations"]}}
 
 

@@ -1,0 +1,266 @@
+"""The ``prior`` stage: adapt a pretrained ESRGAN-family generator to SSR's kernels and depth.
+
+Trains :class:`ssr.models.prior.PriorSR` (adapters + modality encoders + fusions; the
+pretrained trunk stays frozen) on HR crops degraded on the fly by the SVKR stages' recipe
+mixture (:mod:`.degrade`), with the kernels the network will see at test time:
+
+* ``data.kernels: estimated`` (default) -- the kernels of the shipped DKENet (``kernel_estimator``,
+  frozen) on the LR crop and its depth, i.e. SVKR's kernels, errors included;
+  ``true`` -- the ground-truth field; ``mix`` -- either, half of the samples each.
+* depth: the degraded crop's (estimated, perturbed) depth, area-resized to the LR grid.
+* ``data.cond_dropout: p`` replaces each modality by its null value (kernel code 0 = the mean
+  kernel, flat depth 0.5; :func:`ssr.models.amf.drop_modalities`) in a fraction ``p`` of the
+  samples, so one model also measures the ablation rows without kernels or without depth.
+
+Losses (``loss:``), two uses:
+
+* **fidelity** (``l1: 1``, the rest 0): L1 to the HR crop. PSNR-oriented.
+* **perceptual**: no pretrained VGG / LPIPS exists offline, so realism comes from the trunk
+  itself and from a discriminator trained here: ``lowpass_l1`` is L1 between Gaussian-blurred
+  (``lowpass_sigma`` HR px) SR and HR, which keeps colours, shapes and edges where they belong
+  without asking for the blurry mean in the fine detail; ``anchor_l1`` is L1 between the
+  high-pass parts of SR and of the frozen pretrained generator's output, which keeps its
+  texture prior where the data says nothing; ``gan`` is a non-saturating GAN term from a
+  small spectral-normalised patch discriminator (:class:`PatchDiscriminator`) trained against
+  the HR crops in the same step. Both networks live in one :class:`PriorGAN` module so the
+  base trainer's optimiser, EMA, checkpoints and resume cover them; the generator's adversarial
+  term reads the discriminator through detached weights and the discriminator's loss reads a
+  detached SR, so each loss moves only its own network. Only the generator is exported.
+
+Validation (``evaluate``): PSNR and SSIM on the fixed monitoring batch (crops of the training
+pictures, never ``eval/``), beside the pretrained generator's own.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import SSRError
+from ..models.base import SSRModel, register_model
+from ..models.prior import PriorSR
+from .svkr_stages import _SRStage, psnr
+
+
+class PatchDiscriminator(nn.Module):
+    """A small patch discriminator (spectral norm): ``B x 3 x H x W`` in [0, 1] -> logits
+    ``B x 1 x H/4 x W/4``, each seeing about 30 x 30 HR pixels."""
+
+    def __init__(self, width: int = 32):
+        super().__init__()
+        sn = nn.utils.parametrizations.spectral_norm
+        act = nn.LeakyReLU(0.2, inplace=True)
+        self.net = nn.Sequential(
+            nn.Conv2d(3, width, 3, padding=1), act,
+            sn(nn.Conv2d(width, 2 * width, 4, stride=2, padding=1)), act,
+            sn(nn.Conv2d(2 * width, 4 * width, 4, stride=2, padding=1)), act,
+            sn(nn.Conv2d(4 * width, 4 * width, 3, padding=1)), act,
+            nn.Conv2d(4 * width, 1, 3, padding=1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net(x * 2 - 1)
+
+
+@register_model
+class PriorGAN(SSRModel):
+    """The generator (:class:`PriorSR`) and, when a GAN term is used, its discriminator."""
+
+    def __init__(self, generator: dict | None = None, disc_width: int = 0):
+        super().__init__(generator=generator or {}, disc_width=disc_width)
+        self.generator = PriorSR(**(generator or {}))
+        self.discriminator = PatchDiscriminator(disc_width) if disc_width else None
+
+    def forward(self, lr, codes, depth):
+        return self.generator(lr, codes, depth)
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable Gaussian blur of ``B x C x H x W`` (reflect padding, radius 3 sigma)."""
+    r = max(1, int(3 * sigma + 0.5))
+    t = torch.arange(-r, r + 1, device=x.device, dtype=torch.float32)
+    g = torch.exp(-t ** 2 / (2 * sigma ** 2))
+    g = (g / g.sum()).to(x.dtype)
+    c = x.shape[1]
+    x = F.pad(x, (r, r, r, r), mode="reflect")
+    x = F.conv2d(x, g.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    return F.conv2d(x, g.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+
+class PriorTrainer(_SRStage):
+    """See the module docstring."""
+
+    defaults = {
+        "steps": 2000, "batch_size": 4, "lr": 1e-4, "warmup_steps": 50, "save_every": 100, "eval_every": 200,
+        "ema_decay": 0.999, "mixed_precision": "auto",
+        "model": {"prior": "realesrgan-x4plus", "lora_rank": 8, "lora_targets": "all",
+                  "levels": [0, 6, 12, 18, 23], "kernel_width": 32, "depth_width": 16, "hidden": 128},
+        "init_pca": "src/ssr/weights/svkr/nonblind",
+        "kernel_estimator": "src/ssr/weights/svkr/dkenet",
+        "disc_width": 32,
+        "data": {**_SRStage.data_defaults, "hr_crop": 192, "depth": "builtin", "depth_jitter": 0.3,
+                 "kernels": "estimated", "val_batch": 16, "cond_dropout": 0.0},
+        "loss": {"l1": 1.0, "lowpass_l1": 0.0, "lowpass_sigma": 1.5, "anchor_l1": 0.0, "gan": 0.0},
+    }
+
+    def __init__(self, cfg, out_dir, device=None, resume=False):
+        if cfg["data"]["kernels"] not in ("estimated", "true", "mix"):
+            raise SSRError("data.kernels must be estimated, true or mix")
+        cfg["model"]["scale"] = 4
+        super().__init__(cfg, out_dir, device=device, resume=resume)
+        self._dkenet = None
+        self._teacher = None
+        self._drop_gen = torch.Generator().manual_seed(int(cfg["seed"]) + 7)
+
+    # ---- model ------------------------------------------------------------------------------
+    def build_model(self) -> PriorGAN:
+        from .data import resolve_data_path
+
+        cfg = self.cfg
+        gen_cfg = {k: v for k, v in cfg["model"].items() if k != "scale"}
+        nb = SSRModel.from_pretrained(resolve_data_path(cfg["init_pca"]))
+        gen_cfg.update(kernel_size=int(nb.config["kernel_size"]), pca_components=int(nb.config["pca_components"]))
+        disc = int(cfg["disc_width"]) if cfg["loss"]["gan"] > 0 else 0
+        model = PriorGAN(gen_cfg, disc)
+        model.generator.set_pca(nb.pca_mean, nb.pca_basis, nb.code_scale)
+        return model
+
+    def _init_weights(self, model, folder):
+        """``init_from`` names a :class:`PriorSR` folder (shipped deltas) or a PriorGAN run's."""
+        from safetensors.torch import load_file
+
+        from .data import resolve_data_path
+
+        path = resolve_data_path(folder)
+        sd = load_file(str(path / "model.safetensors" if path.is_dir() else path))
+        if not any(k.startswith("generator.") for k in sd):
+            sd = {"generator." + k: v for k, v in sd.items()}
+        own = model.state_dict()
+        fitting = {k: v.to(own[k].dtype) for k, v in sd.items() if k in own and own[k].shape == v.shape}
+        model.load_state_dict(fitting, strict=False)
+        if self.is_main:
+            print(f"initialised {len(fitting)}/{len(own)} tensors from {path}")
+
+    @property
+    def generator(self) -> PriorSR:
+        return self.unwrapped.generator
+
+    @property
+    def dkenet(self):
+        if self._dkenet is None:
+            from .data import resolve_data_path
+
+            dk = SSRModel.from_pretrained(resolve_data_path(self.cfg["kernel_estimator"]), device=self.device)
+            if int(dk.config["kernel_size"]) != int(self.generator.config["kernel_size"]):
+                raise SSRError("kernel_estimator and init_pca use different kernel sizes")
+            self._dkenet = dk.eval().requires_grad_(False)
+        return self._dkenet
+
+    @property
+    def teacher(self) -> nn.Module:
+        """The frozen pretrained generator (for ``anchor_l1``)."""
+        if self._teacher is None:
+            from ..models.rrdbnet import load_prior
+
+            self._teacher = load_prior(self.generator.config["prior"]).to(self.device).eval().requires_grad_(False)
+        return self._teacher
+
+    # ---- data -------------------------------------------------------------------------------
+    def make_batch(self, indices, device):
+        return self.finish_batch(self.degraded_batch(indices, device), device)
+
+    def finish_batch(self, batch, device):
+        """Add the conditions the generator sees: kernel codes and LR-grid depth."""
+        batch = super().finish_batch(batch, device)
+        gen = self.generator
+        lr = batch["lr"]
+        depth_lr = F.interpolate(batch["depth_in"].float(), size=lr.shape[-2:], mode="area")
+        mode = self.cfg["data"]["kernels"]
+        with torch.no_grad():
+            codes = gen.kernel_codes(batch["kernels"].float())
+            if mode != "true":
+                est = gen.kernel_codes(self.dkenet(lr, depth_lr).float())
+                if mode == "estimated":
+                    codes = est
+                else:
+                    pick = (torch.arange(lr.shape[0], device=lr.device) % 2 == 0).view(-1, 1, 1, 1)
+                    codes = torch.where(pick, est, codes)
+        return {"lr": lr, "hr": batch["hr"], "codes": codes, "depth_lr": depth_lr}
+
+    # ---- loss -------------------------------------------------------------------------------
+    def _adv_logits(self, disc: nn.Module, x: torch.Tensor, detach_weights: bool) -> torch.Tensor:
+        if not detach_weights:
+            return disc(x)
+        from torch.func import functional_call
+
+        params = {k: v.detach() for k, v in disc.named_parameters()}
+        return functional_call(disc, (params, dict(disc.named_buffers())), (x,))
+
+    def training_step(self, batch):
+        w = self.cfg["loss"]
+        model = self.model
+        codes, depth_lr = batch["codes"], batch["depth_lr"]
+        p = float(self.cfg["data"]["cond_dropout"])
+        if p > 0:  # modality dropout (as the amf stage): one model also serves the ablation rows
+            from ..models.amf import drop_modalities
+
+            off = (torch.rand(2, codes.shape[0], generator=self._drop_gen) < p).to(codes.device)
+            codes, depth_lr = drop_modalities(codes, depth_lr, off[0], off[1])
+        sr = model(batch["lr"], codes, depth_lr).float()
+        hr = batch["hr"]
+        loss = torch.zeros((), device=sr.device)
+        logs = {}
+        if w["l1"]:
+            l1 = (sr - hr).abs().mean()
+            loss = loss + w["l1"] * l1
+            logs["l1"] = float(l1.detach())
+        if w["lowpass_l1"] or w["anchor_l1"]:
+            s = float(w["lowpass_sigma"])
+            low_sr = gaussian_blur(sr, s)
+            if w["lowpass_l1"]:
+                lp = (low_sr - gaussian_blur(hr, s)).abs().mean()
+                loss = loss + w["lowpass_l1"] * lp
+                logs["lowpass_l1"] = float(lp.detach())
+            if w["anchor_l1"]:
+                with torch.no_grad():
+                    t = self.teacher(batch["lr"]).float()
+                an = ((sr - low_sr) - (t - gaussian_blur(t, s))).abs().mean()
+                loss = loss + w["anchor_l1"] * an
+                logs["anchor_l1"] = float(an.detach())
+        disc = self.unwrapped.discriminator
+        if w["gan"] and disc is not None:
+            g_adv = F.softplus(-self._adv_logits(disc, sr, detach_weights=True)).mean()
+            d_loss = F.softplus(-disc(hr)).mean() + F.softplus(disc(sr.detach())).mean()
+            loss = loss + w["gan"] * g_adv + d_loss
+            logs.update(g_adv=float(g_adv.detach()), d_loss=float(d_loss.detach()))
+        return loss, logs
+
+    # ---- validation and export --------------------------------------------------------------
+    def evaluate(self):
+        from ..eval.metrics import ssim
+
+        b = self.val_batch()
+        gen = self.generator
+        sr = torch.cat([gen(b["lr"][i:i + 4], b["codes"][i:i + 4], b["depth_lr"][i:i + 4]).float()
+                        for i in range(0, b["lr"].shape[0], 4)]).clamp(0, 1)
+        mean_ssim = lambda x: sum(ssim(a, h, crop=4) for a, h in zip(x, b["hr"])) / len(x)  # noqa: E731
+        out = {"val_psnr": psnr(sr, b["hr"]), "val_ssim": mean_ssim(sr)}
+        if not hasattr(self, "_val_ref"):
+            with torch.no_grad():
+                t = torch.cat([self.teacher(b["lr"][i:i + 4]).float()
+                               for i in range(0, b["lr"].shape[0], 4)]).clamp(0, 1)
+            self._val_ref = {"val_psnr_pretrained": psnr(t, b["hr"]),
+                             "val_ssim_pretrained": mean_ssim(t)}
+        return {**out, **self._val_ref}
+
+    def export(self):
+        """Write ``OUT/final`` with the generator alone (EMA weights, adapters not merged)."""
+        self.accelerator.wait_for_everyone()
+        if not self.is_main:
+            return None
+        model = self.unwrapped
+        sd = self.ema.weights_like(model) if self.ema is not None else model.state_dict()
+        gen = {k[len("generator."):]: v for k, v in sd.items() if k.startswith("generator.")}
+        extra = {"stage": "prior", "steps": self.step, "loss": self.cfg["loss"],
+                 "kernels": self.cfg["data"]["kernels"], **self.export_extra()}
+        model.generator.save_pretrained(self.out / "final", state_dict=gen, extra=extra)
+        return self.out / "final"

