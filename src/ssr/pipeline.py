@@ -10,12 +10,17 @@ Folder layout (what ``save_pretrained`` writes and ``from_pretrained`` reads)::
     svkr/dkenet/          DKENet            (config.json + model.safetensors)
     svkr/nonblind/        NonBlindSR        (config.json + model.safetensors, kernel PCA inside)
     depth/                the built-in depth network, when the backend is "builtin"
+    prior/fidelity/       optional: PriorSR deltas on a pretrained generator, PSNR-oriented
+    prior/perceptual/     optional: PriorSR deltas, realism-oriented (either or both)
     diffusion/            optional: the diffusion stage (AMF + denoiser, SSRDiffusion)
     diffusion/base/       latent mode only: the Stable-Diffusion-style unet/ and vae/ it conditions
 
-With ``diffusion/`` present the pipeline runs SVKR and then samples the residual
-``HR - SR_T`` with the AMF-conditioned denoiser (:mod:`ssr.diffusion`); without it, or with
-``diffusion=False``, it is SVKR alone.
+With ``prior/`` present SVKR's last round runs the prior-backed network
+(:class:`ssr.models.prior.PriorSR`) instead of the light non-blind one; ``realism`` in [0, 1]
+picks the fidelity set (0), the perceptual set (1) or their network interpolation in between
+(``pipeline.json`` stores the default). With ``diffusion/`` present the pipeline then samples
+the residual ``HR - SR_T`` with the AMF-conditioned denoiser (:mod:`ssr.diffusion`); without
+it, or with ``diffusion=False``, it stops after SVKR.
 """
 from __future__ import annotations
 
@@ -67,6 +72,61 @@ if TYPE_CHECKING:  # pragma: no cover
 
 #: the shipped default pipeline
 DEFAULT_DIR = Path(__file__).resolve().parent / "weights"
+#: the prior-backed weight sets a pipeline may hold (``prior/<name>/``), fidelity end first
+PRIOR_SETS = ("fidelity", "perceptual")
+
+
+def check_realism(realism: float | None) -> None:
+    """Raise :class:`SSRError` unless ``realism`` is ``None`` or a number in [0, 1]."""
+    if realism is not None and not (0.0 <= float(realism) <= 1.0):
+        raise SSRError(f"realism must lie in [0, 1] (0 = fidelity, 1 = perceptual), got {realism}")
+
+
+class PriorSets:
+    """The prior-backed weight sets of a pipeline, loaded on first use, and the network for a
+    realism value (the sets merged, or their interpolation; the last one is kept)."""
+
+    def __init__(self, folders: dict[str, Path], device: torch.device | str):
+        self.folders = dict(folders)
+        self.device = torch.device(device)
+        self._models: dict[str, torch.nn.Module] = {}
+        self._net: tuple[float, torch.nn.Module] | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self.folders)
+
+    def model(self, name: str):
+        """Set ``name`` with its adapters merged (its own forward cost is the generator's)."""
+        if name not in self._models:
+            from .models.base import SSRModel
+            from .models.prior import PriorSR
+
+            m = SSRModel.from_pretrained(self.folders[name])
+            if not isinstance(m, PriorSR):
+                raise SSRError(f"{self.folders[name]} holds a {type(m).__name__}, not a PriorSR")
+            self._models[name] = m.merge_adapters().to(self.device).eval()
+        return self._models[name]
+
+    def net(self, realism: float):
+        """The network for ``realism`` (0: fidelity, 1: perceptual; a set that is missing is
+        replaced by the other)."""
+        from .models.prior import interpolate
+
+        check_realism(realism)
+        have = [n for n in PRIOR_SETS if n in self.folders]
+        r = float(realism) if len(have) == 2 else (0.0 if have[0] == "fidelity" else 1.0)
+        if self._net is None or self._net[0] != r:
+            if r in (0.0, 1.0):
+                net = self.model(PRIOR_SETS[int(r)])
+            else:
+                net = interpolate(self.model("fidelity").cpu(), self.model("perceptual").cpu(), r)
+                for m in self._models.values():
+                    m.to(self.device)
+                net = net.to(self.device)
+            if self.device.type == "cpu":
+                net.to(memory_format=torch.channels_last)
+            self._net = (r, net)
+        return self._net[1]
 
 
 @dataclass
@@ -96,8 +156,14 @@ class SSRPipeline:
     """
 
     def __init__(self, svkr: SVKR, depth_spec: str = "builtin", diffusion: "SSRDiffusion | None" = None,
-                 strength: float = 1.0, start: float = 1.0, scheduler: str = "dpm++"):
+                 strength: float = 1.0, start: float = 1.0, scheduler: str = "dpm++",
+                 priors: dict[str, Path] | None = None, realism: float = 1.0):
         self.svkr = svkr
+        #: the prior-backed sets for SVKR's last round (``prior/`` folders; empty: none)
+        self.priors = PriorSets(priors or {}, svkr.device)
+        check_realism(realism)
+        #: default realism (``pipeline.json`` "realism"; chosen per weights)
+        self.realism = float(realism)
         self.depth_spec = depth_spec
         #: default scale of the diffusion residual (``pipeline.json`` "strength"; tuned per weights)
         self.strength = float(strength)
@@ -131,6 +197,10 @@ class SSRPipeline:
     @property
     def has_diffusion(self) -> bool:
         return self.diffusion is not None
+
+    @property
+    def has_prior(self) -> bool:
+        return bool(self.priors)
 
     @property
     def native_scale(self) -> int:
@@ -175,8 +245,10 @@ class SSRPipeline:
         svkr = SVKR(SSRModel.from_pretrained(root / "svkr" / "dkenet", device=device),
                     SSRModel.from_pretrained(root / "svkr" / "nonblind", device=device), est,
                     rounds=int(meta.get("rounds", 3)), momentum=float(meta.get("momentum", 0.9)))
+        priors = {n: root / "prior" / n for n in PRIOR_SETS if (root / "prior" / n / "config.json").is_file()}
         pipe = cls(svkr, depth_spec=spec, strength=float(meta.get("strength", 1.0)),
-                   start=float(meta.get("start", 1.0)), scheduler=str(meta.get("scheduler", "dpm++")))
+                   start=float(meta.get("start", 1.0)), scheduler=str(meta.get("scheduler", "dpm++")),
+                   priors=priors, realism=float(meta.get("realism", 1.0)))
         diff_dir = root / "diffusion"
         if load_diffusion and meta.get("diffusion", True) and (diff_dir / "config.json").is_file():
             from .models.denoiser import SSRDiffusion
@@ -225,6 +297,13 @@ class SSRPipeline:
         depth_model = getattr(self.svkr.depth, "model", None)
         if self.depth_spec == "builtin" and hasattr(depth_model, "save_pretrained"):
             depth_model.save_pretrained(root / "depth", extra=getattr(depth_model, "pretrained_extra", None))
+        import shutil
+
+        for name, src in self.priors.folders.items():  # the deltas as they were saved (not merged)
+            dst = root / "prior" / name
+            if Path(src).resolve() != dst.resolve():
+                shutil.rmtree(dst, ignore_errors=True)
+                shutil.copytree(src, dst)
         if self.diffusion is not None:
             self.diffusion.save_pretrained(root / "diffusion", extra=getattr(self.diffusion, "pretrained_extra", None))
             if self.diffusion.mode == "latent":
@@ -232,7 +311,8 @@ class SSRPipeline:
         write_json(root / "pipeline.json", {"depth": self.depth_spec, "rounds": self.svkr.rounds,
                                             "momentum": self.svkr.momentum, "scale": self.native_scale,
                                             "diffusion": self.diffusion is not None, "strength": self.strength,
-                                            "start": self.start, "scheduler": self.scheduler})
+                                            "start": self.start, "scheduler": self.scheduler,
+                                            **({"realism": self.realism} if self.has_prior else {})})
         return root
 
     @torch.no_grad()
@@ -255,6 +335,8 @@ class SSRPipeline:
         start: float | None = None,
         precision: str | None = None,
         ensemble: bool = False,
+        realism: float | None = None,
+        prior: bool | None = None,
     ) -> PipelineOutput:
         """Super-resolve ``image`` (``3 x h x w`` or ``B x 3 x h x w`` in [0, 1]).
 
@@ -282,12 +364,22 @@ class SSRPipeline:
                 far less than one 8-bit level (docs/diffusion.md "Cost").
             ensemble: geometric self-ensemble of SVKR's last round ("SVKR+": the 8 flips /
                 rotations averaged; +0.03 dB on RealSR / BSD100 in docs/svkr.md, 2.8x SVKR's time; :class:`ssr.svkr.SVKR`).
+            realism: 0 (the fidelity set) .. 1 (the perceptual set) for SVKR's last round, network
+                interpolation in between; default: the pipeline's :attr:`realism`.
+            prior: run SVKR's last round with the prior-backed network (``None``: when the
+                pipeline has one; ``False``: the light non-blind net, the former fidelity mode).
         """
         if diffusion is None:
             diffusion = self.has_diffusion
         if diffusion and not self.has_diffusion:
             raise SSRError("this pipeline has no diffusion weights (train them with `ssr train amf`); "
                            "run without the diffusion stage (--no-diffusion)")
+        check_realism(realism)
+        if prior is None:
+            prior = self.has_prior
+        if prior and not self.has_prior:
+            raise SSRError("this pipeline has no prior-backed weights (prior/fidelity, prior/perceptual); "
+                           "train them with `ssr train prior`")
         if image.dim() == 3:
             image = image.unsqueeze(0)
         if image.dim() != 4 or image.shape[1] != 3:
@@ -296,9 +388,12 @@ class SSRPipeline:
         if min(h, w) < 4:
             raise SSRError(f"the image is {w}x{h}: too small to super-resolve")
         with autocast(self.precision if precision is None else precision, self.device):
+            final = self.priors.net(self.realism if realism is None else realism) if prior else None
             out = self.svkr(image, rounds=svkr_rounds, tile=tile, tile_overlap=tile_overlap,
-                            return_kernels=return_kernels, ensemble=ensemble)
+                            return_kernels=return_kernels, ensemble=ensemble, final=final)
             sr = out.sr
+            if diffusion and (self.strength if strength is None else float(strength)) == 0:
+                diffusion = False  # a residual scaled by 0: nothing to sample
             if diffusion:
                 from .diffusion import DEFAULT_STEPS
 

@@ -9,7 +9,8 @@
               m * d + (1 - m) * D_{t-1}   otherwise          # Eq. 2, m = momentum (0.9)
         K_t = DKENet(LR, D_t)                              # one kernel per LR pixel
               (or DKENet(LR, D_t, P^-1(SR_{t-1} - SR_0)) with DKENet(feedback=True), our extension)
-        SR_t = NonBlindSR(LR, K_t)
+        SR_t = NonBlindSR(LR, K_t)          (round T: a prior-backed net ``final(LR, K_T, D_T)``
+                                             when given, e.g. :class:`ssr.models.prior.PriorSR`)
     return SR_T, K_T, D_T
 
 Eq. 2 (lost in the paper's text) as we implement it: ``m`` is the *update rate*, the weight of
@@ -95,14 +96,22 @@ class SVKR:
     def device(self) -> torch.device:
         return next(self.nonblind.parameters()).device
 
-    def _round_fn(self, keep_kernels: bool, has_depth: bool = True, has_feedback: bool = False):
-        """DKENet + non-blind SR on one LR tile (and its depth and feedback tiles, if any)."""
+    def _round_fn(self, keep_kernels: bool, has_depth: bool = True, has_feedback: bool = False, final=None):
+        """DKENet + non-blind SR on one LR tile (and its depth and feedback tiles, if any);
+        ``final`` replaces the non-blind SR (``final(lr, codes, depth)`` with its own codes; a
+        flat depth :data:`~ssr.models.amf.NULL_DEPTH` when there is none)."""
         def fn(lr_t, *extra):
             d_t = extra[0] if has_depth and extra else None
             fb_t = extra[-1] if has_feedback else None
             k = self.dkenet(lr_t, d_t, fb_t)
             codes = self.nonblind.kernel_codes(k)
-            sr = self.nonblind(lr_t, codes=codes)
+            if final is None:
+                sr = self.nonblind(lr_t, codes=codes)
+            else:
+                from .models.amf import NULL_DEPTH
+
+                depth_in = d_t if d_t is not None else torch.full_like(lr_t[:, :1], NULL_DEPTH)
+                sr = final(lr_t, final.kernel_codes(k), depth_in)
             # float32 out, so tile blending and the loop stay exact under a bfloat16 autocast
             sr, codes, k = sr.float(), codes.float(), k.float()
             return (sr, codes, k) if keep_kernels else (sr, codes)
@@ -119,6 +128,7 @@ class SVKR:
         return_rounds: bool = False,
         use_depth: bool = True,
         ensemble: bool = False,
+        final=None,
     ) -> SVKROutput:
         """Run Algorithm 1.
 
@@ -136,6 +146,10 @@ class SVKR:
                 averaged. Kernels are estimated in the transformed frame, so no kernel needs
                 rotating; the returned codes / kernels are those of the identity transform.
                 Costs 7 more DKENet + SR passes (depth is not re-estimated).
+            final: the network of the last round instead of the non-blind SR (a module with
+                ``kernel_codes(kernels)`` and ``forward(lr, codes, depth)`` on the LR grid, such as
+                :class:`ssr.models.prior.PriorSR`); rounds 1..T-1 keep the light non-blind net,
+                which is what refines depth and kernels.
         """
         T = self.rounds if rounds is None else int(rounds)
         if T < 1:
@@ -164,10 +178,11 @@ class SVKR:
                     out.append(feedback_input(out[0], dihedral(sr, g), self.scale))
                 return out
 
-            outs = run_tiled(self._round_fn(keep, depth_lr is not None, feedback), inputs(), tile, tile_overlap)
+            last = final if t == T else None
+            outs = run_tiled(self._round_fn(keep, depth_lr is not None, feedback, last), inputs(), tile, tile_overlap)
             if ensemble and t == T:
                 total = outs[0].clone()
-                fn = self._round_fn(False, depth_lr is not None, feedback)
+                fn = self._round_fn(False, depth_lr is not None, feedback, last)
                 for g in range(1, 8):
                     sr_g = run_tiled(fn, inputs(g), tile, tile_overlap)[0]
                     total += dihedral(sr_g, g, inverse=True)

@@ -27,8 +27,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", required=True,
                    help="output file (one input) or folder (outputs keep the input names, as PNG unless --ext)")
     p.add_argument("--scale", type=int, default=4, choices=(2, 3, 4), help="output scale (default 4)")
+    p.add_argument("--realism", type=float, default=None, metavar="R",
+                   help="0 = the fidelity weights (faithful, PSNR-oriented) .. 1 = the perceptual weights (sharp, "
+                        "natural texture), blended in between (default: the pipeline's choice)")
+    p.add_argument("--fidelity", action="store_true",
+                   help="the fidelity mode: --realism 0 and no diffusion stage")
+    p.add_argument("--no-prior", action="store_true",
+                   help="SVKR's last round with the light non-blind net instead of the pretrained-prior network")
     p.add_argument("--no-diffusion", action="store_true",
-                   help="SVKR alone: the fidelity mode (default when the pipeline has no diffusion weights)")
+                   help="stop after SVKR (default when the pipeline has no diffusion weights)")
     p.add_argument("--steps", type=int, default=10, metavar="N", help="diffusion solver steps (default 10)")
     p.add_argument("--seed", type=int, default=0, help="diffusion noise seed (default 0; same seed, same image)")
     p.add_argument("--scheduler", default=None, choices=scheduler_names(),
@@ -103,6 +110,15 @@ def run(args: argparse.Namespace) -> int:
     if args.tile_overlap < 0:
         raise SSRError(f"--tile-overlap must be >= 0, got {args.tile_overlap}")
     check_blend(args.strength, args.start)  # before any file is read or written
+    from ..pipeline import check_realism
+
+    check_realism(args.realism)
+    if args.fidelity:
+        if args.realism not in (None, 0.0):
+            raise SSRError("--fidelity means --realism 0; give one of them")
+        args.realism, args.no_diffusion = 0.0, True
+    if args.no_prior and args.realism is not None:
+        raise SSRError("--realism chooses between the prior-backed weights; it cannot go with --no-prior")
     pairs = _plan(args)
     inputs = {p for p, _ in pairs}
     todo = [(s, d) for s, d in pairs if not (args.resume and d.exists())]
@@ -113,6 +129,11 @@ def run(args: argparse.Namespace) -> int:
                                        load_diffusion=not args.no_diffusion)
     use_diffusion = pipe.has_diffusion
     prec = "bfloat16" if use_bf16(args.precision, pipe.device) else "float32"
+    args.use_prior = pipe.has_prior and not args.no_prior
+    if args.realism is not None and not pipe.has_prior:
+        raise SSRError(f"--realism needs prior-backed weights; {args.weights or 'the shipped pipeline'} has none")
+    if args.use_prior:
+        print(f"last round: pretrained prior, realism {pipe.realism if args.realism is None else args.realism:g}")
     print(f"mode: SVKR + diffusion ({args.steps} {args.scheduler or pipe.scheduler} steps, seed {args.seed}, strength "
           f"{pipe.strength if args.strength is None else args.strength:g}, start "
           f"{pipe.start if args.start is None else args.start:g})" if use_diffusion
@@ -143,7 +164,8 @@ def _upscale_one(args: argparse.Namespace, pipe, src: Path, dst: Path, inputs: s
     res = pipe(img.rgb, scale=args.scale, svkr_rounds=args.svkr_rounds, tile=args.tile or None,
                tile_overlap=args.tile_overlap, return_maps=maps, diffusion=use_diffusion, steps=args.steps,
                seed=args.seed, scheduler=args.scheduler, color_fix=args.color_fix, strength=args.strength,
-               start=args.start, precision=args.precision, ensemble=args.ensemble)
+               start=args.start, precision=args.precision, ensemble=args.ensemble, realism=args.realism,
+               prior=args.use_prior)
     sr = res.image[0]
     alpha = resize_alpha(img.alpha, tuple(sr.shape[-2:])) if img.alpha is not None else None
     write_image(dst, sr, alpha, bit_depth=img.bit_depth, grayscale=img.grayscale, protect=inputs)

@@ -5,9 +5,14 @@
 ``ssr-svkr-x8``     SVKR, T = 3, with the geometric self-ensemble of the last round (``--ensemble``)
 ``ssr-svkr-t1``     depth without refinement: T = 1 (depth of the bicubic image)
 ``ssr-svkr-nodepth``  no depth: the DKENet trained without depth (``svkr/dkenet_nodepth``), T = 1
-``ssr``             the full pipeline: SVKR (T from ``pipeline.json``) + the diffusion stage at
-                    its defaults (10 steps of the pipeline's solver, seed 0, its strength);
-                    needs a pipeline with diffusion weights
+``ssr-fidelity``    SVKR, T = 3, last round by the prior-backed fidelity set (realism 0; ``ssr upscale --fidelity``)
+``ssr-prior``       the same at the pipeline's default realism, no diffusion
+``ssr-{fidelity,prior}-t1``       ablation "kernels + depth, no refinement": T = 1
+``ssr-{fidelity,prior}-kernels``  ablation "kernels only": T = 1, the prior net given a flat depth
+``ssr-{fidelity,prior}-nocond``   ablation "adapted trunk alone": T = 1, kernels and depth both nulled
+``ssr``             the full pipeline at its defaults: SVKR (T from ``pipeline.json``; the last
+                    round prior-backed at the default realism when the pipeline has prior sets) +
+                    the diffusion stage (10 steps of the pipeline's solver, seed 0, its strength)
 ``ssr-t1``          ablation "kernel + depth, no SVKR": SVKR with T = 1, then diffusion
 ``ssr-kernel-only`` ablation "kernel only": T = 1, AMF given the kernels, depth nulled
 ``ssr-depth-only``  ablation "depth only": T = 1, AMF given the depth, kernels nulled
@@ -17,6 +22,8 @@ The three ablations of the diffusion stage follow the rows of the paper's Table 
 4.3) on one set of weights: the ``amf`` stage trains with modality dropout (``cond_dropout``),
 so a left-out modality is replaced by its null value (:func:`ssr.models.amf.drop_modalities`)
 rather than by a separately trained model. SR_T itself (the anchor) is SVKR's in every row.
+The prior ablations work the same way: the ``prior`` stage trains with ``cond_dropout``, so the
+nulled modalities (kernel code 0, flat depth) are values the network has seen.
 
 All take ``weights=`` (a pipeline folder, default the shipped one), ``device=``, ``tile=`` and
 ``precision=`` (default ``auto``, as ``ssr upscale``: bfloat16 on CPUs that run it natively; the
@@ -45,13 +52,34 @@ def weights_digest(root: Path, parts: list[str]) -> str:
     return digest.hexdigest()[:12]
 
 
+class NulledModalities:
+    """A prior-backed last-round network with its kernel codes and/or depth replaced by their
+    null values (:func:`ssr.models.amf.drop_modalities`): the ablation rows."""
+
+    def __init__(self, net, kernels: bool = True, depth: bool = True):
+        self.net, self.keep_kernels, self.keep_depth = net, kernels, depth
+
+    def kernel_codes(self, kernels: torch.Tensor) -> torch.Tensor:
+        return self.net.kernel_codes(kernels)
+
+    def __call__(self, lr, codes, depth):
+        from ..models.amf import drop_modalities
+
+        codes, depth = drop_modalities(codes, depth, not self.keep_kernels, not self.keep_depth)
+        return self.net(lr, codes, depth)
+
+
 class SVKRUpscaler:
-    """An :class:`~ssr.eval.methods.Upscaler` over :class:`ssr.pipeline.SSRPipeline`'s SVKR."""
+    """An :class:`~ssr.eval.methods.Upscaler` over :class:`ssr.pipeline.SSRPipeline`'s SVKR.
+
+    ``realism`` (a number, or ``"default"`` for the pipeline's) runs the last round with the
+    prior-backed network; ``modalities`` then says what it is given (the ablations)."""
 
     scales = (2, 3, 4)
 
     def __init__(self, name: str = "ssr-svkr", rounds: int = 3, use_depth: bool = True, weights: str | None = None,
-                 device: str | None = None, tile: int | None = 256, precision: str = "auto", ensemble: bool = False):
+                 device: str | None = None, tile: int | None = 256, precision: str = "auto", ensemble: bool = False,
+                 realism: float | str | None = None, modalities: tuple[str, ...] = ("kernels", "depth")):
         from ..models.base import SSRModel
         from ..pipeline import DEFAULT_DIR, SSRPipeline, autocast, use_bf16
         from ..svkr import SVKR
@@ -63,6 +91,18 @@ class SVKRUpscaler:
         self.tile = tile
         pipe = SSRPipeline.from_pretrained(weights, device=device)
         self.svkr = pipe.svkr
+        self.final = None
+        prior_tag = ""
+        if realism is not None:
+            if not pipe.has_prior:
+                raise SSRError(f"{name} needs a pipeline with prior-backed weights (prior/fidelity, prior/perceptual); "
+                               "train them with `ssr train prior`")
+            r = pipe.realism if realism == "default" else float(realism)
+            net = pipe.priors.net(r)
+            mods = tuple(modalities)
+            self.final = net if mods == ("kernels", "depth") else NulledModalities(net, "kernels" in mods, "depth" in mods)
+            prior_tag = f"-prior{r:g}-{'+'.join(mods) or 'none'}-" + weights_digest(
+                Path(weights or DEFAULT_DIR), [f"prior/{n}" for n in sorted(pipe.priors.folders)])
         if not use_depth:
             folder = Path(weights or DEFAULT_DIR) / "svkr" / "dkenet_nodepth"
             if not (folder / "config.json").is_file():
@@ -77,7 +117,8 @@ class SVKRUpscaler:
         parts = ["svkr/" + ("dkenet" if use_depth else "dkenet_nodepth"), "svkr/nonblind"]
         if use_depth or rounds > 1:
             parts.append("depth")
-        self.signature = f"{name}-T{rounds if use_depth else 1}{'-x8' if ensemble else ''}{bf16}-{weights_digest(Path(weights or DEFAULT_DIR), parts)}"
+        self.signature = (f"{name}-T{rounds if use_depth else 1}{'-x8' if ensemble else ''}{bf16}-"
+                          f"{weights_digest(Path(weights or DEFAULT_DIR), parts)}{prior_tag}")
 
     @torch.no_grad()
     def __call__(self, lr: torch.Tensor, scale: int) -> torch.Tensor:
@@ -85,7 +126,7 @@ class SVKRUpscaler:
             raise SSRError(f"{self.name} supports x{', x'.join(map(str, self.scales))}, not x{scale}")
         with self.autocast():
             out = self.svkr(lr, rounds=self.rounds if self.use_depth else 1, tile=self.tile, use_depth=self.use_depth,
-                            ensemble=self.ensemble)
+                            ensemble=self.ensemble, final=self.final)
         sr = out.sr
         if scale != self.svkr.scale:
             sr = F.interpolate(sr, size=(lr.shape[-2] * scale, lr.shape[-1] * scale), mode="area")
@@ -96,6 +137,12 @@ register_method("ssr-svkr", lambda **kw: SVKRUpscaler(**{"name": "ssr-svkr", "ro
 register_method("ssr-svkr-x8", lambda **kw: SVKRUpscaler(**{"name": "ssr-svkr-x8", "rounds": 3, "ensemble": True, **kw}))
 register_method("ssr-svkr-t1", lambda **kw: SVKRUpscaler(**{"name": "ssr-svkr-t1", "rounds": 1, **kw}))
 register_method("ssr-svkr-nodepth", lambda **kw: SVKRUpscaler(**{"name": "ssr-svkr-nodepth", "use_depth": False, **kw}))
+for _mode, _r in (("fidelity", 0.0), ("prior", "default")):
+    register_method(f"ssr-{_mode}", lambda _r=_r, _m=_mode, **kw: SVKRUpscaler(
+        **{"name": f"ssr-{_m}", "rounds": 3, "realism": _r, **kw}))
+    for _suffix, _rounds, _mods in (("t1", 1, ("kernels", "depth")), ("kernels", 1, ("kernels",)), ("nocond", 1, ())):
+        register_method(f"ssr-{_mode}-{_suffix}", lambda _r=_r, _n=f"ssr-{_mode}-{_suffix}", _t=_rounds, _md=_mods, **kw:
+                        SVKRUpscaler(**{"name": _n, "rounds": _t, "realism": _r, "modalities": _md, **kw}))
 
 
 class SSRUpscaler:
@@ -107,7 +154,8 @@ class SSRUpscaler:
     def __init__(self, name: str = "ssr", weights: str | None = None, device: str | None = None,
                  tile: int | None = 256, steps: int | None = None, seed: int = 0, rounds: int | None = None,
                  modalities: tuple[str, ...] = ("kernels", "depth"), strength: float | None = None,
-                 start: float | None = None, scheduler: str | None = None, precision: str = "auto"):
+                 start: float | None = None, scheduler: str | None = None, precision: str = "auto",
+                 realism: float | None = None):
         from ..pipeline import DEFAULT_DIR, SSRPipeline, use_bf16
 
         self.name, self.tile, self.steps, self.seed = name, tile, steps, seed
@@ -116,19 +164,22 @@ class SSRUpscaler:
         if not self.pipe.has_diffusion:
             raise SSRError(f"{name} needs a pipeline with diffusion weights ({weights or DEFAULT_DIR} has none); "
                            "train them with `ssr train amf` and pass --weights")
+        self.realism = (self.pipe.realism if realism is None else float(realism)) if self.pipe.has_prior else None
         self.rounds = self.pipe.svkr.rounds if rounds is None else int(rounds)  # None: pipeline.json's T
         self.strength = self.pipe.strength if strength is None else float(strength)
         self.start = self.pipe.start if start is None else float(start)
         self.scheduler = self.pipe.scheduler if scheduler is None else scheduler
         self.precision = precision
         self.device = str(self.pipe.device)
-        digest = weights_digest(Path(weights or DEFAULT_DIR), ["svkr/dkenet", "svkr/nonblind", "depth", "diffusion"])
+        priors = [f"prior/{n}" for n in sorted(self.pipe.priors.folders)]
+        digest = weights_digest(Path(weights or DEFAULT_DIR), ["svkr/dkenet", "svkr/nonblind", "depth", "diffusion", *priors])
         mods = "+".join(self.modalities) or "none"
         start = "" if self.start == 1 else f"-from{self.start:g}"
         sched = "" if self.scheduler == "dpm++" else f"-{self.scheduler}"  # cells stored before it was a choice
         bf16 = "-bf16" if use_bf16(precision, self.pipe.device) else ""
+        real = "" if self.realism is None else f"-r{self.realism:g}"
         self.signature = (f"{name}-s{steps or 'default'}-seed{seed}-T{self.rounds}-{mods}-x{self.strength:g}{start}"
-                          f"{sched}{bf16}-{digest}")
+                          f"{sched}{bf16}{real}-{digest}")
 
     @torch.no_grad()
     def __call__(self, lr: torch.Tensor, scale: int) -> torch.Tensor:
@@ -136,7 +187,7 @@ class SSRUpscaler:
             raise SSRError(f"{self.name} supports x{', x'.join(map(str, self.scales))}, not x{scale}")
         out = self.pipe(lr.to(self.device), scale=scale, tile=self.tile, steps=self.steps, seed=self.seed,
                         svkr_rounds=self.rounds, modalities=self.modalities, strength=self.strength,
-                        start=self.start, scheduler=self.scheduler, precision=self.precision)
+                        start=self.start, scheduler=self.scheduler, precision=self.precision, realism=self.realism)
         return out.image.clamp(0, 1).to(lr.device)
 
 
