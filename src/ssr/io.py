@@ -41,6 +41,39 @@ _16BIT_EXTS = (".png", ".tif", ".tiff")
 
 # Refuse absurd images before decoding (a decompression bomb would otherwise eat all memory).
 Image.MAX_IMAGE_PIXELS = 40000 * 40000
+#: default pixel budget of an input picture (width x height, read from the file's header before
+#: anything is decoded): 12 MP, a 4000 x 3000 photo. Commands take ``--max-pixels``.
+DEFAULT_MAX_PIXELS = 12_000_000
+
+
+def check_pixels(path: Path, width: int, height: int, max_pixels: int | None) -> None:
+    """Refuse a picture larger than the budget (:class:`SSRError` naming it)."""
+    if max_pixels and width * height > max_pixels:
+        raise SSRError(f"{path} is {width}x{height} ({width * height / 1e6:.1f} MP), above the pixel budget of "
+                       f"{max_pixels / 1e6:.1f} MP; raise it with --max-pixels if the machine has the memory")
+
+
+def image_header(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> tuple[int, int]:
+    """``(width, height)`` from the file's header, without decoding the pixels; checks that the
+    file is a readable image within the pixel budget.
+
+    Raises:
+        SSRError: missing, unreadable, not an image, or over the budget.
+    """
+    path = Path(path)
+    _check_readable(path)
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+            orientation = int(im.getexif().get(0x0112, 1) or 1)
+    except UnidentifiedImageError:
+        raise SSRError(f"cannot read {path}: not an image or an unsupported format") from None
+    except Image.DecompressionBombError as exc:
+        raise SSRError(f"refusing {path}: {exc}") from None
+    except (OSError, SyntaxError, ValueError, struct.error) as exc:
+        raise SSRError(f"cannot decode {path}: truncated or corrupt image ({exc})") from None
+    check_pixels(path, w, h, max_pixels)
+    return (h, w) if orientation in (5, 6, 7, 8) else (w, h)
 
 
 @dataclass
@@ -72,6 +105,8 @@ def _check_readable(path: Path) -> None:
         raise SSRError(f"input not found: {path}")
     if path.is_dir():
         raise SSRError(f"expected an image file but got a folder: {path}")
+    if not path.is_file():
+        raise SSRError(f"cannot read {path}: not a regular file (a device, pipe or socket)")
     if not os.access(path, os.R_OK):
         raise SSRError(f"cannot read {path}: permission denied")
     if path.stat().st_size == 0:
@@ -82,6 +117,41 @@ def _png_is_16bit(path: Path) -> bool:
     with open(path, "rb") as f:
         head = f.read(26)
     return len(head) >= 26 and head[:8] == b"\x89PNG\r\n\x1a\n" and head[24] == 16
+
+
+def _png_data_complete(path: Path) -> bool:
+    """Whether a PNG's compressed pixel data holds every row its header declares (Pillow fills
+    the rows of a stream that ends early with black, silently)."""
+    import zlib
+
+    data = path.read_bytes()
+    if data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR":
+        return True  # not a plain PNG: the decoder's own checks apply
+    w, h, depth, ctype, _, _, interlace = struct.unpack(">IIBBBBB", data[16:29])
+    channels = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}.get(ctype)
+    if channels is None:
+        return False
+    def row_bytes(width: int) -> int:
+        return 1 + (width * channels * depth + 7) // 8 if width else 0
+    if interlace:
+        passes = [(0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2), (0, 1, 1, 2)]
+        need = sum(row_bytes((w - x0 + dx - 1) // dx) * ((h - y0 + dy - 1) // dy) for x0, y0, dx, dy in passes
+                   if w > x0 and h > y0)
+    else:
+        need = row_bytes(w) * h
+    pos, idat = 8, []
+    while pos + 8 <= len(data):
+        n, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        if kind == b"IDAT":
+            idat.append(data[pos + 8:pos + 8 + n])
+        if kind == b"IEND":
+            break
+        pos += 12 + n
+    try:
+        got = len(zlib.decompressobj().decompress(b"".join(idat), need))
+    except zlib.error:
+        return False
+    return got >= need
 
 
 def _tiff_is_16bit(im: Image.Image) -> bool:
@@ -112,7 +182,8 @@ def _orient(arr: np.ndarray, orientation: int) -> np.ndarray:
 def _read_16bit_color(path: Path, orientation: int) -> np.ndarray:
     import cv2
 
-    arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    # decode from bytes: cv2's own file opening mishandles names that are not UTF-8
+    arr = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     if arr is None:
         raise SSRError(f"cannot decode {path}: truncated or corrupt 16-bit image")
     if arr.ndim == 3:
@@ -120,19 +191,26 @@ def _read_16bit_color(path: Path, orientation: int) -> np.ndarray:
     return _orient(arr, orientation)
 
 
-def read_image(path: str | os.PathLike) -> LoadedImage:
+def read_image(path: str | os.PathLike, max_pixels: int | None = None) -> LoadedImage:
     """Read an image file; see the module docstring for the conventions.
+
+    ``max_pixels``: refuse pictures larger than this (width x height, checked on the header
+    before anything is decoded; ``None``: no budget beyond Pillow's decompression-bomb guard).
 
     Raises:
         SSRError: the file is missing, a folder, empty, unreadable, not an image,
-            truncated or corrupt.
+            truncated or corrupt, or over the pixel budget.
     """
     path = Path(path)
     _check_readable(path)
     try:
         with Image.open(path) as im:
+            check_pixels(path, *im.size, max_pixels)
             im.seek(0)
             orientation = int(im.getexif().get(0x0112, 1) or 1)
+            if im.format == "PNG" and not _png_data_complete(path):
+                raise SSRError(f"cannot decode {path}: truncated PNG (its pixel data holds fewer rows than "
+                               "its header declares)")
             if (im.format == "PNG" and _png_is_16bit(path) and im.mode in ("RGB", "RGBA")) or (
                 im.format == "TIFF" and _tiff_is_16bit(im) and im.mode in ("RGB", "RGBA", "RGBX")
             ):
@@ -162,13 +240,15 @@ def _pil_to_array(im: Image.Image) -> tuple[np.ndarray, int]:
         return (np.clip(a, 0, 65535).astype(np.uint16), 16) if a.max(initial=0) > 255 else (
             a.astype(np.uint8), 8)
     if mode == "F":
-        a = np.asarray(im, dtype=np.float32)
+        a = np.nan_to_num(np.asarray(im, dtype=np.float32), nan=0.0, posinf=1.0, neginf=0.0)
         if a.max(initial=0) > 1.0:
             a = a / 255.0 if a.max() <= 255.0 else a / 65535.0
         return np.clip(a, 0, 1), 16
     if mode == "1":
         return np.asarray(im.convert("L")), 8
-    if mode == "P":
+    if mode in ("L", "RGB") and "transparency" in im.info:  # a PNG tRNS colour key: keep it as alpha
+        im = im.convert("LA" if mode == "L" else "RGBA")
+    elif mode == "P":
         im = im.convert("RGBA" if "transparency" in im.info else "RGB")
     elif mode in ("CMYK", "YCbCr", "LAB", "HSV", "RGBX"):
         im = im.convert("RGB")
@@ -281,7 +361,7 @@ def write_image(
         x = np.concatenate([x, a], axis=2)
     q = _quantize(np.nan_to_num(x, nan=0.0), bit_depth)
 
-    fd, tmp = _temp_beside(path, prefix=f".{path.stem}.", suffix=ext)
+    fd, tmp = _temp_beside(path, prefix=f".{path.stem[:64]}.", suffix=ext)
     os.close(fd)
     try:
         _encode(Path(tmp), q, ext, bit_depth, quality)
@@ -304,8 +384,10 @@ def _encode(tmp: Path, q: np.ndarray, ext: str, bit_depth: int, quality: int) ->
         arr = q[..., 0] if c == 1 else q
         if c >= 3:
             arr = arr[..., [2, 1, 0, 3][:c]]
-        if not cv2.imwrite(str(tmp), np.ascontiguousarray(arr)):
+        ok, buf = cv2.imencode(tmp.suffix, np.ascontiguousarray(arr))
+        if not ok:
             raise OSError(f"the encoder failed for {tmp.suffix}")
+        buf.tofile(tmp)  # written by Python: any file name works
         return
     mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[c]
     im = Image.fromarray(q[..., 0] if c == 1 else q, mode)
@@ -326,22 +408,27 @@ def _encode(tmp: Path, q: np.ndarray, ext: str, bit_depth: int, quality: int) ->
 
 
 def list_images(inputs: Sequence[str | os.PathLike], recursive: bool = False) -> list[Path]:
-    """Expand files and folders into a sorted list of image files.
+    """Expand files and folders into a sorted list of image files. Hidden files and folders
+    (names starting with ``.``, among them the temporary files of an interrupted write) are
+    never taken from a folder.
 
     Raises:
-        SSRError: an input does not exist, or a folder holds no image.
+        SSRError: an input does not exist, is not a regular file, or a folder holds no image.
     """
     out: list[Path] = []
     for item in inputs:
         p = Path(item)
         if p.is_dir():
             pattern = "**/*" if recursive else "*"
-            found = sorted(q for q in p.glob(pattern) if q.is_file() and q.suffix.lower() in READ_EXTS)
+            found = sorted(q for q in p.glob(pattern) if q.is_file() and q.suffix.lower() in READ_EXTS
+                           and not any(part.startswith(".") for part in q.relative_to(p).parts))
             if not found:
                 raise SSRError(f"no images ({', '.join(READ_EXTS)}) in folder {p}")
             out.extend(found)
-        elif p.exists():
+        elif p.is_file():
             out.append(p)
+        elif p.exists():
+            raise SSRError(f"cannot read {p}: not a regular file (a device, pipe or socket)")
         else:
             raise SSRError(f"input not found: {p}")
     return out
@@ -368,7 +455,7 @@ def _atomic_write_bytes(path: Path, data: bytes, protect: Iterable[str | os.Path
     for p in protect:
         if _same_file(path, Path(p)):
             raise SSRError(f"refusing to overwrite the input file {p}; choose another output path")
-    fd, tmp = _temp_beside(path, prefix=f".{path.name}.")
+    fd, tmp = _temp_beside(path, prefix=f".{path.name[:64]}.")
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

@@ -6,6 +6,7 @@ set ``SSR_DEBUG=1`` to see tracebacks.
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sys
 from typing import Sequence
@@ -29,13 +30,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _sigterm(signum, frame):  # pragma: no cover - exercised through a subprocess in the tests
+    raise KeyboardInterrupt  # so SIGTERM cleans up like Ctrl-C: no partial output, no temp file
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    import signal
+
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
+    if extra:  # the sub-command's usage, not the top-level one
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        sub.choices[args.command].error(f"unrecognized arguments: {' '.join(extra)}")
     debug = os.environ.get("SSR_DEBUG", "") not in ("", "0")
+    for stream in (sys.stdout, sys.stderr):  # file names that are not UTF-8 are printed, not fatal
+        try:
+            stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError, io.UnsupportedOperation):
+            pass
+    try:
+        previous = signal.signal(signal.SIGTERM, _sigterm)
+    except ValueError:  # not the main thread (a library caller): leave signals alone
+        previous = None
     try:
         return int(args.func(args) or 0)
     except SSRError as exc:
@@ -59,6 +78,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"internal error: {type(exc).__name__}: {exc} (set SSR_DEBUG=1 for details)", file=sys.stderr)
         return 1
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -11,6 +11,10 @@ from ..degradation.fields import FAMILIES, FIELD_KINDS
 from ..errors import SSRError
 from ..io import read_depth, read_image, resize_alpha, write_image, write_json
 from ..viz import colorize, kernel_grid
+from .common import add_max_pixels, check_max_pixels
+
+#: seeds are 64-bit (torch generators)
+MAX_SEED = 2**63 - 1
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -38,6 +42,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--save-kernels", metavar="PNG", help="write a picture of the kernel grid over the image")
     p.add_argument("--save-depth", metavar="PNG", help="write the depth map used (colour-mapped)")
     p.add_argument("--save-params", metavar="JSON", help="write the drawn parameters and the recipe")
+    add_max_pixels(p)
     p.set_defaults(func=run)
 
 
@@ -68,10 +73,14 @@ def load_config(args: argparse.Namespace) -> DegradationConfig:
 def run(args: argparse.Namespace) -> int:
     if args.sample == bool(args.input):
         raise SSRError("give exactly one input: an image path or --sample")
+    if not 0 <= args.seed <= MAX_SEED:
+        raise SSRError(f"--seed must lie in 0..{MAX_SEED}, got {args.seed}")
+    if not 0.0 <= args.motion <= 1.0:  # also refuses nan
+        raise SSRError(f"--motion is a probability in [0, 1], got {args.motion}")
     src = sample_image_path() if args.sample else Path(args.input)
     depth_path = args.depth or (str(sample_depth_path()) if args.sample else None)
-    img = read_image(src)
-    cfg = load_config(args)
+    cfg = load_config(args)  # a bad recipe is refused before the picture is read
+    img = read_image(src, check_max_pixels(args))
     H, W = img.size
     if H < cfg.scale * 4 or W < cfg.scale * 4:
         raise SSRError(f"{src} is {W}x{H}: too small to degrade at x{cfg.scale}")

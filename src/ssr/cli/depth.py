@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from ..errors import SSRError, batch_error
+from .common import add_max_pixels, check_max_pixels, check_output_path, outside, precheck
 
 RAW_EXTS = (".npy", ".png")
 
@@ -32,6 +33,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    "hf:FOLDER_OR_HUB_ID (transformers DPT / Depth Anything), constant, vertical")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, ... (default: CUDA when available)")
     p.add_argument("--recursive", action="store_true", help="search input folders recursively")
+    add_max_pixels(p)
     p.set_defaults(func=run)
 
 
@@ -70,9 +72,15 @@ def run(args: argparse.Namespace) -> int:
     from ..io import READ_EXTS, list_images, read_image, write_image
     from ..viz import colorize
 
+    max_pixels = check_max_pixels(args)
     files = list_images(args.inputs, recursive=args.recursive)
     out = Path(args.output)
     single = len(files) == 1 and Path(args.inputs[0]).is_file() and len(args.inputs) == 1
+    check_output_path(out, args.output, READ_EXTS, single)
+    if not single:
+        files = outside(files, out)  # an output folder inside an input folder: never read our own outputs
+        if not files:
+            raise SSRError(f"no inputs left outside the output folder {out}")
     if single and out.suffix.lower() not in READ_EXTS:
         if out.suffix:
             raise SSRError(f"cannot write {out}: unknown image extension '{out.suffix}' "
@@ -102,15 +110,24 @@ def run(args: argparse.Namespace) -> int:
     if len({p.resolve() for p in targets}) != len(targets):
         raise SSRError("the output paths must differ from each other (use a different -o or --raw)")
 
+    inputs = {f.resolve() for f in files}
+    for p in targets:
+        if p.resolve() in inputs:
+            raise SSRError(f"refusing to overwrite the input file {p}; choose another output path")
+    n_jobs = len(jobs)
+    ok = set(precheck([src for src, _, _ in jobs], max_pixels))  # before the model loads
+    failures = n_jobs - len(ok)
+    jobs = [j for j in jobs if j[0] in ok]
+    if not jobs:
+        raise SSRError(f"{failures} of {n_jobs} inputs failed (see above)")
     device = args.device
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     estimator = get_depth_estimator(args.backend, device=device)
     protect = [str(f) for f in files]
-    failures = 0
     for src, pic, raw in jobs:
         try:
-            img = read_image(src)
+            img = read_image(src, max_pixels)
             depth = estimator.estimate(img.rgb[None])[0]
             write_image(pic, colorize(depth), protect=protect)
             msg = f"wrote {pic}"
@@ -118,12 +135,12 @@ def run(args: argparse.Namespace) -> int:
                 _write_raw(raw, depth, raw.suffix.lower().lstrip("."), protect)
                 msg += f" and {raw}"
         except SSRError as exc:  # a bad picture in a batch: report it, go on with the others
-            if len(jobs) == 1:
+            if n_jobs == 1:
                 raise
             print(batch_error(src, exc), file=sys.stderr)
             failures += 1
             continue
         print(f"{msg} ({img.size[1]}x{img.size[0]}, backend {args.backend})")
     if failures:
-        raise SSRError(f"{failures} of {len(jobs)} inputs failed (see above)")
+        raise SSRError(f"{failures} of {n_jobs} inputs failed (see above)")
     return 0

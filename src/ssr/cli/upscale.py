@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from ..diffusion import COLOR_FIXES, check_blend, scheduler_names
 from ..errors import SSRError, batch_error
 from ..io import READ_EXTS, list_images, read_image, resize_alpha, write_image
 from ..pipeline import PRECISIONS
+from .common import add_max_pixels, check_max_pixels, check_output_path, outside, precheck
 
 
 #: smallest LR tile ``--tile`` accepts (the floor of ``ssr.tiling.run_tiled``)
@@ -63,6 +65,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ext", default=".png", help="output extension for folder outputs (default .png)")
     p.add_argument("--resume", action="store_true", help="skip inputs whose output already exists")
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: CUDA when available)")
+    add_max_pixels(p)
     p.add_argument("--precision", default="auto", choices=PRECISIONS,
                    help="network precision (default auto: bfloat16 on CPUs with native bfloat16 support, "
                         "about 2x faster there, float32 elsewhere)")
@@ -82,15 +85,24 @@ def _plan(args: argparse.Namespace) -> list[tuple[Path, Path]]:
     if ext.lower() not in READ_EXTS:
         raise SSRError(f"unknown output extension {args.ext!r}")
     single_file = len(files) == 1 and len(args.inputs) == 1 and Path(args.inputs[0]).is_file()
+    check_output_path(out, args.output, READ_EXTS, single_file)
+    inputs = {f.resolve() for f in files}
     if single_file and out.suffix.lower() in READ_EXTS:
+        if out.resolve() in inputs:
+            raise SSRError(f"refusing to overwrite the input file {files[0]}; choose another output path")
         return [(files[0], out)]
     if out.suffix.lower() in READ_EXTS:
         raise SSRError(f"{len(files)} inputs need an output folder, not the file {out}")
+    files = outside(files, out)  # an output folder inside an input folder: never read our own outputs
+    if not files:
+        raise SSRError(f"no inputs left outside the output folder {out}")
     pairs, seen = [], set()
     for f in files:
         dst = out / (f.stem + ext)
         if dst in seen:
             raise SSRError(f"two inputs would both write {dst}; upscale them into separate folders")
+        if dst.resolve() in inputs:
+            raise SSRError(f"{f} would be overwritten by its own output {dst}; choose another output folder")
         seen.add(dst)
         pairs.append((f, dst))
     return pairs
@@ -109,6 +121,10 @@ def run(args: argparse.Namespace) -> int:
         raise SSRError(f"--tile must be 0 (no tiling) or at least {MIN_TILE} LR pixels, got {args.tile}")
     if args.tile_overlap < 0:
         raise SSRError(f"--tile-overlap must be >= 0, got {args.tile_overlap}")
+    if args.tile and args.tile_overlap > args.tile // 2:
+        raise SSRError(f"--tile-overlap {args.tile_overlap} is more than half the tile ({args.tile}); "
+                       f"use at most {args.tile // 2} or a larger --tile")
+    max_pixels = check_max_pixels(args)
     check_blend(args.strength, args.start)  # before any file is read or written
     from ..pipeline import check_realism
 
@@ -125,6 +141,12 @@ def run(args: argparse.Namespace) -> int:
     if not todo:
         print(f"nothing to do: all {len(pairs)} outputs exist")
         return 0
+    n_todo = len(todo)
+    ok = set(precheck([s for s, _ in todo], max_pixels, min_side=4))  # before the models load
+    failures = n_todo - len(ok)
+    todo = [(s, d) for s, d in todo if s in ok]
+    if not todo:
+        raise SSRError(f"{failures} of {n_todo} inputs failed (see above)")
     pipe = SSRPipeline.from_pretrained(args.weights, device=args.device, depth=args.depth_backend, base=args.base,
                                        load_diffusion=not args.no_diffusion)
     use_diffusion = pipe.has_diffusion
@@ -140,26 +162,26 @@ def run(args: argparse.Namespace) -> int:
           else "mode: SVKR" + ("" if args.no_diffusion else " (no diffusion weights in the pipeline)"),
           f"on {pipe.device}, {prec}" + (", self-ensemble x8" if args.ensemble else ""))
     bar = tqdm(todo, desc="upscale", unit="img", disable=len(todo) < 2)
-    failures = 0
     for src, dst in bar:
         try:
-            _upscale_one(args, pipe, src, dst, inputs, use_diffusion, bar)
+            _upscale_one(args, pipe, src, dst, inputs, use_diffusion, bar, max_pixels)
         except SSRError as exc:  # a bad picture in a batch: report it, go on with the others
-            if len(todo) == 1:
+            if n_todo == 1:
                 raise
-            bar.write(batch_error(src, exc))
+            bar.write(batch_error(src, exc), file=sys.stderr)
             failures += 1
     if failures:
-        raise SSRError(f"{failures} of {len(todo)} inputs failed (see above)")
+        raise SSRError(f"{failures} of {n_todo} inputs failed (see above)")
     return 0
 
 
-def _upscale_one(args: argparse.Namespace, pipe, src: Path, dst: Path, inputs: set, use_diffusion: bool, bar) -> None:
+def _upscale_one(args: argparse.Namespace, pipe, src: Path, dst: Path, inputs: set, use_diffusion: bool, bar,
+                 max_pixels: int | None) -> None:
     """Read ``src``, run the pipeline and write ``dst`` (and the maps asked for)."""
     from ..viz import colorize
 
     t0 = time.time()
-    img = read_image(src)
+    img = read_image(src, max_pixels)
     maps = args.save_depth or args.save_kernels
     res = pipe(img.rgb, scale=args.scale, svkr_rounds=args.svkr_rounds, tile=args.tile or None,
                tile_overlap=args.tile_overlap, return_maps=maps, diffusion=use_diffusion, steps=args.steps,
