@@ -134,6 +134,9 @@ def main() -> int:
     ap.add_argument("--color-fixes", type=lambda t: [v.strip() for v in t.split(",") if v.strip()], default=["auto"],
                     help="colour corrections for the strength table (auto, none, wavelet, adain)")
     ap.add_argument("--scheduler", help="diffusion solver (default: the pipeline's, pipeline.json)")
+    ap.add_argument("--realism", type=float, help="SR_T from the prior-backed last round at this realism "
+                    "(default: the pipeline's, when it has prior sets)")
+    ap.add_argument("--no-prior", action="store_true", help="SR_T from the light non-blind last round")
     ap.add_argument("--grain", type=floats, default=[], help="control: SR_T + Gaussian grain of these std devs")
     ap.add_argument("--json", help="also write means and per-picture scores here")
     args = ap.parse_args(glue_lists(sys.argv[1:]))
@@ -153,6 +156,8 @@ def main() -> int:
     steps, tile, s = args.steps or DEFAULT_STEPS, args.tile or None, pipe.native_scale
     args.scheduler = args.scheduler or pipe.scheduler
     nb = pipe.svkr.nonblind
+    use_prior = pipe.has_prior and not args.no_prior
+    final = pipe.priors.net(pipe.realism if args.realism is None else args.realism) if use_prior else None
     idx = list(range(0, len(ds), max(1, args.every)))[: args.limit]
     res: dict[str, dict[float, list]] = {"kernel": {f: [] for f in args.kernel_factors},
                                          "depth": {d: [] for d in args.depth_shifts},
@@ -168,7 +173,7 @@ def main() -> int:
         t0 = time.perf_counter()
         item = ds.load(i)
         lr = item.lr[None].to(pipe.device)  # 1 x 3 x h x w
-        out = pipe.svkr(lr, rounds=3, tile=tile, return_kernels=True)  # sr 1x3xsHxsW, kernels 1xk*kxhxw
+        out = pipe.svkr(lr, rounds=3, tile=tile, return_kernels=True, final=final)  # sr 1x3xsHxsW, kernels 1xk*kxhxw
         field, codes, depth = out.kernels, out.codes, out.depth  # codes 1 x n x h x w, depth 1 x 1 x sH x sW
 
         def residual(c=None, d=None, start=1.0):

@@ -95,18 +95,30 @@ def main() -> None:
     layouts = {"default": [None], "contiguous": [False], "both": [False, True]}[args.layout]
     precisions = ["fp32", "bf16"] if args.precision == "both" else [args.precision]
     variants = [(lay, prec) for lay in layouts for prec in precisions]
-    cases = [("SVKR, T = 3 (no diffusion)", {"diffusion": False})]
-    if pipe.has_diffusion:
-        cases.append((f"full pipeline (SVKR + 10 {pipe.scheduler} steps)", {}))
-    else:
-        print("| full pipeline | n/a (no diffusion weights in the pipeline) |")
+    cases = [("SVKR, T = 3, light last round (--no-prior --no-diffusion)", {"diffusion": False, "prior": False})]
+    if pipe.has_prior:
+        cases.append(("fidelity mode (--fidelity: SVKR, prior-backed last round at realism 0)",
+                      {"diffusion": False, "realism": 0.0}))
+    default_diffusion = pipe.has_diffusion and pipe.strength > 0
+    cases.append((f"default (ssr upscale: realism {pipe.realism:g}" + (f", + 10 {pipe.scheduler} diffusion steps)"
+                   if default_diffusion else ", no diffusion: strength 0)") if pipe.has_prior else
+                  f"full pipeline (SVKR + 10 {pipe.scheduler} steps)", {}))
+    if not gpu:  # the peer, side by side in the same run
+        try:
+            from ssr.eval.methods import get_method
+
+            peer = get_method("realesrgan", threads=args.threads)
+            cases.append(("Real-ESRGAN x4plus (ncnn, the peer)", {"peer": peer}))
+        except Exception as exc:  # noqa: BLE001 - the optional peer
+            print(f"| Real-ESRGAN x4plus (ncnn) | n/a ({exc}) |")
     for label, kw in cases:
         times: dict = {v: [] for v in variants}
         for _ in range(args.runs):  # variants interleaved run by run, so drifts of a shared CPU hit all alike
             for lay, prec in variants:
                 if lay is not None:
                     pipe.channels_last(lay)
-                times[(lay, prec)].append(median_time(lambda: pipe(lr, precision=prec, **kw), 1, sync))
+                call = (lambda: kw["peer"](lr, 4)) if "peer" in kw else (lambda: pipe(lr, precision=prec, **kw))
+                times[(lay, prec)].append(median_time(call, 1, sync))
         for lay, prec in variants:
             tag = "" if lay is None else (", channels-last weights" if lay else ", contiguous weights")
             tag += "" if len(precisions) == 1 else f", {prec}"
@@ -116,6 +128,8 @@ def main() -> None:
         print("\n| 256x256 input, bf16 vs fp32 | PSNR (dB) | max abs diff (8-bit levels) |")
         print("|---|---:|---:|")
         for label, kw in cases:
+            if "peer" in kw:
+                continue
             a, b = (pipe(x, precision=p, **kw).image for p in ("fp32", "bf16"))
             a, b = ((t * 255).round() / 255 for t in (a, b))  # as written to an 8-bit file
             print(f"| {label} | {psnr(a, b):.2f} | {(a - b).abs().max().item() * 255:.0f} |")

@@ -2,13 +2,17 @@
 
     python scripts/ship_pipeline.py --dkenet runs/dkenet_cpu/final --nonblind runs/nonblind_cpu/final \
         [--dkenet-nodepth runs/dkenet_nodepth_cpu/final] [--depth runs/depth_cpu/final] \
-        [--diffusion runs/amf_cpu/final [--strength S] [--start T] [--scheduler NAME]] [--out src/ssr/weights]
+        [--diffusion runs/amf_cpu/final [--strength S] [--start T] [--scheduler NAME]] \
+        [--prior-fidelity runs/prior_fid/final] [--prior-perceptual runs/prior_perc/final] [--realism R] \
+        [--out src/ssr/weights]
 
 Each input is a folder written by ``ssr train`` (``config.json`` + ``model.safetensors``). The
 training metadata each stage stored (data, steps, command) travels inside its ``config.json``,
 so the model card can be written from the shipped files alone. Without ``--depth`` the depth
 network already in ``--out`` (or the package's) is kept, and so is the no-depth DKENet without
-``--dkenet-nodepth``. ``--strength`` (the default scale of the diffusion residual), ``--scheduler``
+``--dkenet-nodepth``, and the prior-backed sets (``prior/fidelity``, ``prior/perceptual``: PriorSR
+deltas on a pretrained generator) without ``--prior-*``; ``--realism`` is their default blend
+(0 = fidelity, 1 = perceptual; default: keep the current one, else 1). ``--strength`` (the default scale of the diffusion residual), ``--scheduler``
 (the default solver) and ``--start`` (where sampling starts on the noise schedule) are stored in
 ``pipeline.json`` (tune them for the weights:
 docs/diffusion.md).
@@ -16,6 +20,7 @@ docs/diffusion.md).
 from __future__ import annotations
 
 import argparse
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -38,6 +43,9 @@ def main(argv=None) -> int:
     ap.add_argument("--start", type=float, default=1.0, help="default start of sampling on the noise schedule (default 1)")
     ap.add_argument("--scheduler", default="dpm++", choices=scheduler_names(),
                     help="default diffusion solver (default dpm++)")
+    ap.add_argument("--prior-fidelity", help="a trained PriorSR folder for realism 0 (ssr train prior ... /final)")
+    ap.add_argument("--prior-perceptual", help="a trained PriorSR folder for realism 1")
+    ap.add_argument("--realism", type=float, help="default realism in [0, 1] (default: the current one, else 1)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--momentum", type=float, default=0.9)
     ap.add_argument("--out", default=str(DEFAULT_DIR))
@@ -53,8 +61,24 @@ def main(argv=None) -> int:
     svkr = SVKR(SSRModel.from_pretrained(args.dkenet, device="cpu"), SSRModel.from_pretrained(args.nonblind, device="cpu"),
                 depth, rounds=args.rounds, momentum=args.momentum)
     diffusion = SSRModel.from_pretrained(args.diffusion, device="cpu") if args.diffusion else None
+    priors = {}
+    for name, given in (("fidelity", args.prior_fidelity), ("perceptual", args.prior_perceptual)):
+        kept_prior = out / "prior" / name
+        src = Path(given) if given else (kept_prior if (kept_prior / "config.json").is_file() else None)
+        if src is not None:
+            if type(SSRModel.from_pretrained(src)).__name__ != "PriorSR":
+                raise SystemExit(f"ship_pipeline: {src} does not hold a PriorSR")
+            priors[name] = src
+    realism = args.realism
+    if realism is None:
+        old = out / "pipeline.json"
+        realism = float(json.loads(old.read_text()).get("realism", 1.0)) if old.is_file() else 1.0
     SSRPipeline(svkr, depth_spec="builtin", diffusion=diffusion, strength=args.strength,
-                start=args.start, scheduler=args.scheduler).save_pretrained(staging)
+                start=args.start, scheduler=args.scheduler, priors=priors, realism=realism).save_pretrained(staging)
+    for name in priors:  # the prior sets' own cards travel with them
+        card = priors[name] / "MODEL_CARD.md"
+        if card.is_file():
+            shutil.copy2(card, staging / "prior" / name / card.name)
     kept = out / "svkr" / "dkenet_nodepth"
     nodepth_dir = args.dkenet_nodepth or (kept if (kept / "config.json").is_file() else None)
     if nodepth_dir:

@@ -7,6 +7,7 @@
 ``ssr-svkr-nodepth``  no depth: the DKENet trained without depth (``svkr/dkenet_nodepth``), T = 1
 ``ssr-fidelity``    SVKR, T = 3, last round by the prior-backed fidelity set (realism 0; ``ssr upscale --fidelity``)
 ``ssr-prior``       the same at the pipeline's default realism, no diffusion
+``ssr-realism-R``   the same at realism R = 0.25, 0.5, 0.75, 1 (the fidelity-to-realism curve)
 ``ssr-{fidelity,prior}-t1``       ablation "kernels + depth, no refinement": T = 1
 ``ssr-{fidelity,prior}-kernels``  ablation "kernels only": T = 1, the prior net given a flat depth
 ``ssr-{fidelity,prior}-nocond``   ablation "adapted trunk alone": T = 1, kernels and depth both nulled
@@ -137,6 +138,9 @@ register_method("ssr-svkr", lambda **kw: SVKRUpscaler(**{"name": "ssr-svkr", "ro
 register_method("ssr-svkr-x8", lambda **kw: SVKRUpscaler(**{"name": "ssr-svkr-x8", "rounds": 3, "ensemble": True, **kw}))
 register_method("ssr-svkr-t1", lambda **kw: SVKRUpscaler(**{"name": "ssr-svkr-t1", "rounds": 1, **kw}))
 register_method("ssr-svkr-nodepth", lambda **kw: SVKRUpscaler(**{"name": "ssr-svkr-nodepth", "use_depth": False, **kw}))
+for _r in (0.25, 0.5, 0.75, 1.0):  # the realism curve (0 is ssr-fidelity)
+    register_method(f"ssr-realism-{_r:g}", lambda _r=_r, **kw: SVKRUpscaler(
+        **{"name": f"ssr-realism-{_r:g}", "rounds": 3, "realism": _r, **kw}))
 for _mode, _r in (("fidelity", 0.0), ("prior", "default")):
     register_method(f"ssr-{_mode}", lambda _r=_r, _m=_mode, **kw: SVKRUpscaler(
         **{"name": f"ssr-{_m}", "rounds": 3, "realism": _r, **kw}))
