@@ -147,3 +147,4 @@ def test_precision_choices_and_bf16_agreement(tmp_path):
     assert torch.equal(pipe(x, precision="fp32").image, a)
     with pytest.raises(SSRError, match="precision"):
         pipe(x, precision="half")
+

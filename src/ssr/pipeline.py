@@ -68,6 +68,7 @@ def autocast(precision: str, device: torch.device | str):
     return torch.autocast(dev, dtype=torch.bfloat16, enabled=use_bf16(precision, device))
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .io import LoadedImage
     from .models.denoiser import SSRDiffusion
 
 #: the shipped default pipeline
@@ -144,6 +145,66 @@ class PipelineOutput:
     depth: torch.Tensor | None = None
     kernel_codes: torch.Tensor | None = None
     kernels: torch.Tensor | None = None
+    #: the picture read from disk when the pipeline was given a path (its alpha, bit depth and
+    #: grayscale flag are kept by :meth:`save`, as ``ssr upscale`` keeps them)
+    source: "LoadedImage | None" = None
+
+    def pil(self, index: int = 0):
+        """Picture ``index`` of the batch as an 8-bit ``PIL.Image`` (RGB)."""
+        import numpy as np
+        from PIL import Image
+
+        arr = (self.image[index].detach().float().cpu().clamp(0, 1).permute(1, 2, 0).numpy() * 255).round()
+        return Image.fromarray(arr.astype(np.uint8), "RGB")
+
+    def save(self, path: str | os.PathLike, index: int = 0, bit_depth: int | None = None,
+             protect: tuple = ()) -> Path:
+        """Write picture ``index`` atomically (the format follows the extension; never over the
+        source file). With a source read from disk: its alpha (resized), bit depth and grayscale
+        are kept; ``bit_depth`` overrides (8 or 16)."""
+        from .io import resize_alpha, write_image
+
+        img = self.image[index]
+        src = self.source
+        alpha = resize_alpha(src.alpha, tuple(img.shape[-2:])) if src is not None and src.alpha is not None else None
+        depth = bit_depth or (src.bit_depth if src is not None else 8)
+        guard = tuple(protect) + ((str(src.path),) if src is not None else ())
+        return write_image(path, img, alpha, bit_depth=depth, grayscale=bool(src and src.grayscale), protect=guard)
+
+
+def as_image_tensor(image) -> tuple[torch.Tensor, "LoadedImage | None"]:
+    """What :class:`SSRPipeline` accepts, as a float tensor in [0, 1]: a tensor (``3 x H x W`` or
+    ``B x 3 x H x W``, floating point in [0, 1]), a ``PIL.Image`` or a file path (read with
+    :func:`ssr.io.read_image`, returned as the second value).
+
+    Raises:
+        SSRError: a tensor outside [0, 1] (e.g. 0..255: divide by 255), an integer tensor, NaN.
+    """
+    from .io import read_image
+
+    if isinstance(image, (str, os.PathLike)):
+        loaded = read_image(image)
+        return loaded.rgb, loaded
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover
+        Image = None
+    if Image is not None and isinstance(image, Image.Image):
+        import numpy as np
+
+        arr = np.asarray(image.convert("RGB"), dtype=np.float32) / 255.0
+        return torch.from_numpy(arr).permute(2, 0, 1).contiguous(), None
+    if not isinstance(image, torch.Tensor):
+        raise SSRError(f"expected a tensor, a PIL image or a file path, got {type(image).__name__}")
+    if not image.is_floating_point():
+        raise SSRError(f"expected a floating-point tensor in [0, 1], got {image.dtype} (convert with .float() / 255)")
+    lo, hi = float(image.min()), float(image.max())
+    if not (lo == lo and hi == hi):  # NaN
+        raise SSRError("the image tensor holds NaN values")
+    if lo < -1e-3 or hi > 1 + 1e-3:
+        hint = " (it looks like 0..255: divide by 255)" if hi > 1.5 else ""
+        raise SSRError(f"expected values in [0, 1], got {lo:.4g}..{hi:.4g}{hint}")
+    return image.clamp(0, 1), None
 
 
 class SSRPipeline:
@@ -338,7 +399,8 @@ class SSRPipeline:
         realism: float | None = None,
         prior: bool | None = None,
     ) -> PipelineOutput:
-        """Super-resolve ``image`` (``3 x h x w`` or ``B x 3 x h x w`` in [0, 1]).
+        """Super-resolve ``image``: a tensor (``3 x h x w`` or ``B x 3 x h x w`` in [0, 1]), a
+        ``PIL.Image`` or a file path (:func:`as_image_tensor`).
 
         Args:
             scale: output scale (default: the models' native scale). Other integer scales are
@@ -380,6 +442,7 @@ class SSRPipeline:
         if prior and not self.has_prior:
             raise SSRError("this pipeline has no prior-backed weights (prior/fidelity, prior/perceptual); "
                            "train them with `ssr train prior`")
+        image, source = as_image_tensor(image)
         if image.dim() == 3:
             image = image.unsqueeze(0)
         if image.dim() != 4 or image.shape[1] != 3:
@@ -409,7 +472,7 @@ class SSRPipeline:
             mode = "area" if scale < self.native_scale else "bicubic"
             sr = F.interpolate(sr, size=size, mode=mode, **({} if mode == "area" else {"align_corners": False}))
             sr = sr.clamp(0, 1)
-        res = PipelineOutput(image=sr)
+        res = PipelineOutput(image=sr, source=source)
         if return_maps or return_kernels:
             res.depth, res.kernel_codes, res.kernels = out.depth, out.codes, out.kernels
         return res
