@@ -398,6 +398,7 @@ class SSRPipeline:
         ensemble: bool = False,
         realism: float | None = None,
         prior: bool | None = None,
+        progress=None,
     ) -> PipelineOutput:
         """Super-resolve ``image``: a tensor (``3 x h x w`` or ``B x 3 x h x w`` in [0, 1]), a
         ``PIL.Image`` or a file path (:func:`as_image_tensor`).
@@ -430,6 +431,7 @@ class SSRPipeline:
                 interpolation in between; default: the pipeline's :attr:`realism`.
             prior: run SVKR's last round with the prior-backed network (``None``: when the
                 pipeline has one; ``False``: the light non-blind net, the former fidelity mode).
+            progress: ``progress(fraction)`` is called as tiles finish (0 < fraction <= 1).
         """
         if diffusion is None:
             diffusion = self.has_diffusion
@@ -450,7 +452,19 @@ class SSRPipeline:
         h, w = image.shape[-2:]
         if min(h, w) < 4:
             raise SSRError(f"the image is {w}x{h}: too small to super-resolve")
-        with autocast(self.precision if precision is None else precision, self.device):
+        from .tiling import count_tiles, tile_progress
+
+        rounds = self.svkr.rounds if svkr_rounds is None else int(svkr_rounds)
+        eff = self.strength if strength is None else float(strength)
+        calls = rounds + (7 if ensemble else 0) + (1 if diffusion and eff != 0 else 0)
+        total, done = calls * count_tiles(h, w, tile, tile_overlap), [0]
+
+        def tick() -> None:
+            done[0] += 1
+            if progress is not None:
+                progress(min(1.0, done[0] / total))
+
+        with autocast(self.precision if precision is None else precision, self.device), tile_progress(tick):
             final = self.priors.net(self.realism if realism is None else realism) if prior else None
             out = self.svkr(image, rounds=svkr_rounds, tile=tile, tile_overlap=tile_overlap,
                             return_kernels=return_kernels, ensemble=ensemble, final=final)

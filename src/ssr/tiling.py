@@ -9,9 +9,40 @@ first tile's output.
 """
 from __future__ import annotations
 
-from typing import Callable, Sequence
+import contextlib
+import contextvars
+from typing import Callable, Iterator, Sequence
 
 import torch
+
+#: called once per finished tile (and once per untiled call) by :func:`run_tiled`
+_TILE_DONE: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar("ssr_tile_done", default=None)
+
+
+@contextlib.contextmanager
+def tile_progress(callback: Callable[[], None]) -> Iterator[None]:
+    """Within the block, every tile :func:`run_tiled` finishes calls ``callback()`` (a progress
+    bar over the tiles of one large picture, a web page's progress)."""
+    token = _TILE_DONE.set(callback)
+    try:
+        yield
+    finally:
+        _TILE_DONE.reset(token)
+
+
+def count_tiles(h: int, w: int, tile: int | None, overlap: int = 16) -> int:
+    """How many tiles :func:`run_tiled` cuts an ``h x w`` input into."""
+    if tile is None or (tile >= h and tile >= w):
+        return 1
+    tile = max(8, int(tile))
+    overlap = max(0, min(int(overlap), tile // 2))
+    return len(tile_starts(h, tile, overlap)) * len(tile_starts(w, tile, overlap))
+
+
+def _done() -> None:
+    cb = _TILE_DONE.get()
+    if cb is not None:
+        cb()
 
 
 def tile_starts(size: int, tile: int, overlap: int) -> list[int]:
@@ -55,6 +86,7 @@ def run_tiled(
     h, w = inputs[0].shape[-2:]
     if tile is None or (tile >= h and tile >= w):
         out = fn(*inputs)
+        _done()
         return [out] if isinstance(out, torch.Tensor) else list(out)
     tile = max(8, int(tile))
     overlap = max(0, min(int(overlap), tile // 2))
@@ -82,4 +114,5 @@ def run_tiled(
                 wt = (wy[:, None] * wx[None, :]).to(o.dtype)
                 a[..., y * f:(y + th) * f, x * f:(x + tw) * f] += o * wt
                 n[..., y * f:(y + th) * f, x * f:(x + tw) * f] += wt
+            _done()
     return [a / n for a, n in zip(acc, norm)]

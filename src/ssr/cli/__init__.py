@@ -13,9 +13,9 @@ from typing import Sequence
 
 from .. import __version__
 from ..errors import SSRError
-from . import bench, degrade, depth, train, upscale
+from . import bench, degrade, depth, serve, train, upscale
 
-COMMANDS = [upscale, degrade, depth, train, bench]
+COMMANDS = [upscale, degrade, depth, train, bench, serve]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -164,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
     bar = tqdm(todo, desc="upscale", unit="img", disable=len(todo) < 2)
     for src, dst in bar:
         try:
-            _upscale_one(args, pipe, src, dst, inputs, use_diffusion, bar, max_pixels)
+            _upscale_one(args, pipe, src, dst, inputs, use_diffusion, bar, max_pixels, single=n_todo == 1)
         except SSRError as exc:  # a bad picture in a batch: report it, go on with the others
             if n_todo == 1:
                 raise
@@ -175,25 +175,52 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _upscale_one(args: argparse.Namespace, pipe, src: Path, dst: Path, inputs: set, use_diffusion: bool, bar,
-                 max_pixels: int | None) -> None:
-    """Read ``src``, run the pipeline and write ``dst`` (and the maps asked for)."""
+def upscale_file(pipe, src: Path, dst: Path, options: dict, protect=(), max_pixels: int | None = None,
+                 depth_path: Path | None = None, kernels_path: Path | None = None, progress=None) -> tuple[int, int]:
+    """Read ``src``, run ``pipe(**options)`` and write ``dst`` (keeping the input's alpha, bit
+    depth and grayscale) and the maps asked for; the one path of ``ssr upscale`` and ``ssr serve``,
+    so both write the same bytes. Returns the output's ``(width, height)``."""
     from ..viz import colorize
 
-    t0 = time.time()
     img = read_image(src, max_pixels)
-    maps = args.save_depth or args.save_kernels
-    res = pipe(img.rgb, scale=args.scale, svkr_rounds=args.svkr_rounds, tile=args.tile or None,
-               tile_overlap=args.tile_overlap, return_maps=maps, diffusion=use_diffusion, steps=args.steps,
-               seed=args.seed, scheduler=args.scheduler, color_fix=args.color_fix, strength=args.strength,
-               start=args.start, precision=args.precision, ensemble=args.ensemble, realism=args.realism,
-               prior=args.use_prior)
+    maps = depth_path is not None or kernels_path is not None
+    res = pipe(img.rgb, return_maps=maps, progress=progress, **options)
     sr = res.image[0]
     alpha = resize_alpha(img.alpha, tuple(sr.shape[-2:])) if img.alpha is not None else None
-    write_image(dst, sr, alpha, bit_depth=img.bit_depth, grayscale=img.grayscale, protect=inputs)
-    if args.save_depth:
-        write_image(dst.with_name(dst.stem + "_depth.png"), colorize(res.depth[0]), protect=inputs)
-    if args.save_kernels:
-        write_image(dst.with_name(dst.stem + "_kernels.png"), pipe.kernel_picture(img.rgb, res.kernel_codes),
-                    protect=inputs)
-    bar.write(f"wrote {dst} ({sr.shape[-1]}x{sr.shape[-2]}, {time.time() - t0:.1f} s)")
+    write_image(dst, sr, alpha, bit_depth=img.bit_depth, grayscale=img.grayscale, protect=protect)
+    if depth_path is not None:
+        write_image(depth_path, colorize(res.depth[0]), protect=protect)
+    if kernels_path is not None:
+        write_image(kernels_path, pipe.kernel_picture(img.rgb, res.kernel_codes), protect=protect)
+    return int(sr.shape[-1]), int(sr.shape[-2])
+
+
+def pipeline_options(args: argparse.Namespace, use_diffusion: bool) -> dict:
+    """The keyword arguments of :class:`ssr.pipeline.SSRPipeline` that the command's options set."""
+    return dict(scale=args.scale, svkr_rounds=args.svkr_rounds, tile=args.tile or None, tile_overlap=args.tile_overlap,
+                diffusion=use_diffusion, steps=args.steps, seed=args.seed, scheduler=args.scheduler,
+                color_fix=args.color_fix, strength=args.strength, start=args.start, precision=args.precision,
+                ensemble=args.ensemble, realism=args.realism, prior=args.use_prior)
+
+
+def _upscale_one(args: argparse.Namespace, pipe, src: Path, dst: Path, inputs: set, use_diffusion: bool, bar,
+                 max_pixels: int | None, single: bool) -> None:
+    """One input of the command (a progress bar over its tiles when it is the only one)."""
+    from tqdm.auto import tqdm
+
+    t0 = time.time()
+    tiles = tqdm(total=100, desc=src.name, unit="%", disable=not single, leave=False,
+                 bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}")
+
+    def progress(frac: float) -> None:
+        tiles.update(round(100 * frac) - tiles.n)
+
+    try:
+        w, h = upscale_file(pipe, src, dst, pipeline_options(args, use_diffusion), protect=inputs,
+                            max_pixels=max_pixels,
+                            depth_path=dst.with_name(dst.stem + "_depth.png") if args.save_depth else None,
+                            kernels_path=dst.with_name(dst.stem + "_kernels.png") if args.save_kernels else None,
+                            progress=progress)
+    finally:
+        tiles.close()
+    bar.write(f"wrote {dst} ({w}x{h}, {time.time() - t0:.1f} s)")
