@@ -19,6 +19,8 @@ Top-level keys common to every stage (defaults in :data:`COMMON_DEFAULTS`)::
     init_from: null           # folder of weights to start from (e.g. the shipped ones)
     data_workers: 0           # processes drawing batches on the CPU (stages with cpu_batch)
     time_budget_s: 0          # fit the run into this many seconds (re-plans ``steps``); 0 = off
+    base: other.yaml          # optional: start from that config (path relative to this file) and
+                              # change only what this file states (mappings merge, lists replace)
     model: {...}              # constructor arguments of the stage's model
     data: {...}               # stage specific
     loss: {...}               # stage specific
@@ -74,23 +76,7 @@ def load_config(path: str | Path | None, defaults: dict | None = None, overrides
 
     Unknown top-level keys are rejected so a typo does not silently train the wrong thing.
     """
-    data: dict = {}
-    if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise SSRError(f"config not found: {p}")
-        try:
-            text = p.read_text()
-            if p.suffix.lower() == ".json":
-                data = json.loads(text)
-            else:
-                import yaml
-
-                data = yaml.safe_load(text) or {}
-        except Exception as exc:  # noqa: BLE001
-            raise SSRError(f"cannot parse config {p}: {exc}") from None
-        if not isinstance(data, dict):
-            raise SSRError(f"config {p} must be a mapping")
+    data = read_config_file(path) if path is not None else {}
     cfg = deep_merge(deep_merge(COMMON_DEFAULTS, defaults or {}), data)
     cfg = deep_merge(cfg, overrides or {})
     unknown = set(cfg) - set(COMMON_DEFAULTS) - set(defaults or {})
@@ -99,6 +85,34 @@ def load_config(path: str | Path | None, defaults: dict | None = None, overrides
     for section in ("data", "loss"):
         _check_nested(cfg.get(section), (defaults or {}).get(section), section)
     return cfg
+
+
+def read_config_file(path: str | Path, _seen: tuple = ()) -> dict:
+    """The mapping a config file states, with its ``base:`` chain resolved (not yet merged over
+    any defaults)."""
+    p = Path(path)
+    if not p.is_file():
+        raise SSRError(f"config not found: {p}" + (f" (the base of {_seen[-1]})" if _seen else ""))
+    if p.resolve() in _seen:
+        raise SSRError(f"config {p}: its base: chain comes back to itself")
+    try:
+        text = p.read_text()
+        if p.suffix.lower() == ".json":
+            data = json.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text) or {}
+    except Exception as exc:  # noqa: BLE001
+        raise SSRError(f"cannot parse config {p}: {exc}") from None
+    if not isinstance(data, dict):
+        raise SSRError(f"config {p} must be a mapping")
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    if not isinstance(base, str):
+        raise SSRError(f"config {p}: base: must be a file name")
+    return deep_merge(read_config_file(p.parent / base, (*_seen, p.resolve())), data)
 
 
 def _check_nested(value: Any, default: Any, where: str) -> None:
