@@ -57,3 +57,26 @@ def test_other_pictures_are_refused(tmp_path):
     _sweep(tmp_path / "u.json", "unipc", ["z.png"], [(0.5, 24.1, 5.2)])
     with pytest.raises(SystemExit, match="other pictures"):
         choose_strength.main([str(tmp_path / "b.csv"), str(tmp_path / "u.json")])
+
+
+def test_choose_realism_takes_the_lowest_niqe_above_the_floors(tmp_path, capsys):
+    import csv
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    import choose_realism
+
+    rows = [("realesrgan", 25.0, 0.70, 5.0), ("ssr-fidelity", 27.0, 0.80, 7.0), ("ssr-realism-0.5", 26.0, 0.75, 5.5),
+            ("ssr-realism-1", 24.0, 0.72, 4.5)]
+    path = tmp_path / "per_image.csv"
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["dataset", "method", "image", "psnr", "ssim", "niqe", "seconds"])
+        for m, p, s, n in rows:
+            for i in range(2):
+                w.writerow(["val", m, f"im{i}", p + i * 0.1, s, n, 1.0])
+    assert choose_realism.main([str(path)]) == 0
+    assert "chosen: realism 0.5" in capsys.readouterr().out  # 1 has a lower NIQE but misses the PSNR floor
+    assert choose_realism.main([str(path), "--baseline", "ssr-fidelity"]) == 0
+    assert "chosen: realism 0 " in capsys.readouterr().out
