@@ -25,8 +25,31 @@ def bicubic_up(lr: torch.Tensor, scale: int) -> torch.Tensor:
     return F.interpolate(lr, scale_factor=scale, mode="bicubic", align_corners=False)
 
 
+class KernelCodes:
+    """Mixin of the networks conditioned on kernel PCA codes: the basis (``pca_mean: k*k``,
+    ``pca_basis: n x k*k`` orthonormal rows, ``code_scale: n``) lives in buffers, so it is saved
+    with the weights; networks that share a basis share codes."""
+
+    def _init_pca(self, kernel_size: int, components: int) -> None:
+        kk = kernel_size * kernel_size
+        self.register_buffer("pca_mean", torch.full((kk,), 1.0 / kk))
+        self.register_buffer("pca_basis", torch.zeros(components, kk))
+        self.register_buffer("code_scale", torch.ones(components))
+
+    @torch.no_grad()
+    def set_pca(self, mean: torch.Tensor, basis: torch.Tensor, scale: torch.Tensor) -> None:
+        """Install a kernel PCA (``mean: k*k``, ``basis: n x k*k`` orthonormal rows, ``scale: n``)."""
+        self.pca_mean.copy_(mean)
+        self.pca_basis.copy_(basis)
+        self.code_scale.copy_(scale.clamp_min(1e-8))
+
+    def kernel_codes(self, kernels: torch.Tensor) -> torch.Tensor:
+        """Project a field ``B x k*k x h x w`` to standardised codes ``B x n x h x w``."""
+        return project_codes(kernels, self.pca_mean, self.pca_basis, self.code_scale)
+
+
 @register_model
-class NonBlindSR(SSRModel):
+class NonBlindSR(KernelCodes, SSRModel):
     """Super-resolve with known (or estimated) per-pixel kernels.
 
     Args:
@@ -44,11 +67,8 @@ class NonBlindSR(SSRModel):
                  pca_components: int = 10, cond_channels: int = 32, hr_channels: int = 16):
         super().__init__(scale=scale, kernel_size=kernel_size, channels=channels, growth=growth, blocks=blocks,
                          pca_components=pca_components, cond_channels=cond_channels, hr_channels=hr_channels)
-        kk = kernel_size * kernel_size
         self.scale = scale
-        self.register_buffer("pca_mean", torch.full((kk,), 1.0 / kk))
-        self.register_buffer("pca_basis", torch.zeros(pca_components, kk))
-        self.register_buffer("code_scale", torch.ones(pca_components))
+        self._init_pca(kernel_size, pca_components)
         act = nn.LeakyReLU(0.2, inplace=True)
         self.cond = nn.Sequential(nn.Conv2d(pca_components, cond_channels, 1), act,
                                   nn.Conv2d(cond_channels, cond_channels, 3, padding=1), act)
@@ -61,17 +81,6 @@ class NonBlindSR(SSRModel):
                                  nn.Conv2d(hr_channels, 3, 3, padding=1))
         nn.init.zeros_(self.out[-1].weight)
         nn.init.zeros_(self.out[-1].bias)
-
-    @torch.no_grad()
-    def set_pca(self, mean: torch.Tensor, basis: torch.Tensor, scale: torch.Tensor) -> None:
-        """Install a kernel PCA (``mean: k*k``, ``basis: n x k*k`` orthonormal rows, ``scale: n``)."""
-        self.pca_mean.copy_(mean)
-        self.pca_basis.copy_(basis)
-        self.code_scale.copy_(scale.clamp_min(1e-8))
-
-    def kernel_codes(self, kernels: torch.Tensor) -> torch.Tensor:
-        """Project a field ``B x k*k x h x w`` to standardised codes ``B x n x h x w``."""
-        return project_codes(kernels, self.pca_mean, self.pca_basis, self.code_scale)
 
     def forward(self, lr: torch.Tensor, kernels: torch.Tensor | None = None, codes: torch.Tensor | None = None) -> torch.Tensor:
         """``lr: B x 3 x h x w`` in [0, 1] and kernels ``B x k*k x h x w`` (or precomputed ``codes``)

@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .base import SSRModel, register_model
-from .nonblind import project_codes
+from .nonblind import KernelCodes
 from .rrdbnet import RRDBNet, load_prior
 
 
@@ -105,7 +105,7 @@ LORA_TARGETS = ("all", "body")
 
 
 @register_model
-class PriorSR(SSRModel):
+class PriorSR(KernelCodes, SSRModel):
     """Kernel- and depth-conditioned x4 SR on a pretrained RRDBNet (see the module docstring).
 
     Args:
@@ -133,10 +133,7 @@ class PriorSR(SSRModel):
         super().__init__(prior=prior, kernel_size=kernel_size, pca_components=pca_components, lora_rank=lora_rank,
                          lora_targets=lora_targets, levels=[int(v) for v in levels], kernel_width=kernel_width,
                          depth_width=depth_width, hidden=hidden, merged=bool(merged))
-        kk = kernel_size * kernel_size
-        self.register_buffer("pca_mean", torch.full((kk,), 1.0 / kk))
-        self.register_buffer("pca_basis", torch.zeros(pca_components, kk))
-        self.register_buffer("code_scale", torch.ones(pca_components))
+        self._init_pca(kernel_size, pca_components)  # set_pca installs SVKR's basis
         self.trunk = RRDBNet() if merged else load_prior(prior)
         if any(not 0 <= v <= self.trunk.num_blocks for v in self.config["levels"]):
             raise ValueError(f"levels must lie in 0..{self.trunk.num_blocks}")
@@ -194,18 +191,6 @@ class PriorSR(SSRModel):
         if self.config["merged"]:
             return set()
         return {"trunk." + k for k, p in self.trunk.named_parameters() if not p.requires_grad}
-
-    # ---- kernels ----------------------------------------------------------------------------
-    @torch.no_grad()
-    def set_pca(self, mean: torch.Tensor, basis: torch.Tensor, scale: torch.Tensor) -> None:
-        """Install the kernel PCA (that of the SVKR non-blind net, so codes are shared)."""
-        self.pca_mean.copy_(mean)
-        self.pca_basis.copy_(basis)
-        self.code_scale.copy_(scale.clamp_min(1e-8))
-
-    def kernel_codes(self, kernels: torch.Tensor) -> torch.Tensor:
-        """``B x k*k x h x w`` kernel field -> standardised codes ``B x n x h x w``."""
-        return project_codes(kernels, self.pca_mean, self.pca_basis, self.code_scale)
 
     # ---- forward ----------------------------------------------------------------------------
     def forward(self, lr: torch.Tensor, codes: torch.Tensor, depth: torch.Tensor) -> torch.Tensor:

@@ -252,15 +252,14 @@ class PriorTrainer(_SRStage):
                              "val_ssim_pretrained": mean_ssim(t)}
         return {**out, **self._val_ref}
 
+    def export_extra(self):
+        return {**super().export_extra(), "loss": self.cfg["loss"], "kernels": self.cfg["data"]["kernels"]}
+
     def export(self):
         """Write ``OUT/final`` with the generator alone (EMA weights, adapters not merged)."""
-        self.accelerator.wait_for_everyone()
-        if not self.is_main:
+        sd = self.final_state()
+        if sd is None:
             return None
-        model = self.unwrapped
-        sd = self.ema.weights_like(model) if self.ema is not None else model.state_dict()
         gen = {k[len("generator."):]: v for k, v in sd.items() if k.startswith("generator.")}
-        extra = {"stage": "prior", "steps": self.step, "loss": self.cfg["loss"],
-                 "kernels": self.cfg["data"]["kernels"], **self.export_extra()}
-        model.generator.save_pretrained(self.out / "final", state_dict=gen, extra=extra)
+        self.unwrapped.generator.save_pretrained(self.out / "final", state_dict=gen, extra=self.export_record())
         return self.out / "final"

@@ -425,13 +425,11 @@ class SVKRTrainer(_SRStage):
 
     def export(self):
         """Write ``OUT/final/dkenet`` and ``OUT/final/nonblind`` (EMA weights)."""
-        self.accelerator.wait_for_everyone()
-        if not self.is_main:
+        sd = self.final_state()
+        if sd is None:
             return None
-        model = self.unwrapped
-        sd = self.ema.weights_like(model) if self.ema is not None else model.state_dict()
-        extra = {"stage": "svkr", "steps": self.step, "rounds": self.cfg["rounds"], **self.export_extra()}
+        extra = {**self.export_record(), "rounds": self.cfg["rounds"]}
         for name in ("dkenet", "nonblind"):
             part = {k[len(name) + 1:]: v for k, v in sd.items() if k.startswith(name + ".")}
-            getattr(model, name).save_pretrained(self.out / "final" / name, state_dict=part, extra=extra)
+            getattr(self.unwrapped, name).save_pretrained(self.out / "final" / name, state_dict=part, extra=extra)
         return self.out / "final"

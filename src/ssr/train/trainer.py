@@ -396,16 +396,26 @@ class Trainer:
                 model.load_state_dict(backup)
             model.train()
 
-    def export(self) -> Path | None:
-        """Write the EMA (or plain) weights to ``OUT/final`` as a loadable model folder."""
+    def final_state(self) -> dict[str, torch.Tensor] | None:
+        """The weights to export (EMA when kept), once every process is done; ``None`` except on
+        the main process."""
         self.accelerator.wait_for_everyone()
         if not self.is_main:
             return None
         model = self.unwrapped
-        sd = self.ema.weights_like(model) if self.ema is not None else model.state_dict()
-        extra = {"stage": self.cfg.get("stage"), "steps": self.step, "batch_size": self.cfg["batch_size"],
-                 "world_size": self.world, "device": str(self.device), **self.export_extra()}
-        return model.save_pretrained(self.out / "final", state_dict=sd, extra=extra)
+        return self.ema.weights_like(model) if self.ema is not None else model.state_dict()
+
+    def export_record(self) -> dict:
+        """The training record stored with exported weights (``config.json`` "extra")."""
+        return {"stage": self.cfg.get("stage"), "steps": self.step, "batch_size": self.cfg["batch_size"],
+                "world_size": self.world, "device": str(self.device), **self.export_extra()}
+
+    def export(self) -> Path | None:
+        """Write the EMA (or plain) weights to ``OUT/final`` as a loadable model folder."""
+        sd = self.final_state()
+        if sd is None:
+            return None
+        return self.unwrapped.save_pretrained(self.out / "final", state_dict=sd, extra=self.export_record())
 
 
 def _worker_init(_: int) -> None:
