@@ -101,6 +101,16 @@ def test_shipped_priors_equal_ncnn(name):
         assert np.abs(_ncnn_run(ncnn, param, weights, x) - net(x)[0].numpy()).max() < 1e-4
 
 
+def test_prior_files_from_a_folder(tmp_path, monkeypatch):
+    """$SSR_PRIOR_DIR holding the two files stands in for the package (a machine without pip)."""
+    from ssr.models.rrdbnet import PRIORS, prior_files
+
+    stem = PRIORS["realsr-df2k"].stem
+    write_rrdbnet(_random_rrdbnet(), tmp_path / f"{stem}.param", tmp_path / f"{stem}.bin")
+    monkeypatch.setenv("SSR_PRIOR_DIR", str(tmp_path))
+    assert prior_files("realsr-df2k") == (tmp_path / f"{stem}.param", tmp_path / f"{stem}.bin")
+
+
 def test_unknown_or_missing_prior_is_a_clear_error(monkeypatch):
     import sys
 

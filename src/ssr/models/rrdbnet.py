@@ -91,7 +91,9 @@ PRIORS: dict[str, Prior] = {p.name: p for p in (
 
 
 def prior_files(name: str) -> tuple[Path, Path]:
-    """``(param, bin)`` paths of prior ``name`` inside its installed package.
+    """``(param, bin)`` paths of prior ``name`` inside its installed package, or in the folder
+    ``$SSR_PRIOR_DIR`` when that holds them (a machine where the package cannot be installed,
+    e.g. a lent GPU reached only by copying files).
 
     Raises:
         SSRError: unknown name, package not installed, or files missing.
@@ -100,6 +102,11 @@ def prior_files(name: str) -> tuple[Path, Path]:
         raise SSRError(f"unknown pretrained prior {name!r}; available: {', '.join(PRIORS)}")
     p = PRIORS[name]
     import importlib
+    import os
+
+    env = os.environ.get("SSR_PRIOR_DIR")
+    if env and all((Path(env) / f"{p.stem}{ext}").is_file() for ext in (".param", ".bin")):
+        return Path(env) / f"{p.stem}.param", Path(env) / f"{p.stem}.bin"
 
     try:
         mod = importlib.import_module(p.module)
