@@ -15,6 +15,10 @@
 # SSR_PHASE1_S=0 skips phase 1 (the diffusion stage then trains on the shipped SVKR);
 # SSR_AMF_INIT=FOLDER starts the diffusion stage from those weights (e.g. a carried earlier run).
 # Results: $OUT/phase1.tgz (the moment phase 1 ends), $OUT/phase2.tgz, $OUT/*.log, $OUT/speed.md.
+# SSR_PRIOR=1 instead continues the two prior-backed sets side by side (configs/prior_*_gpu.yaml,
+# from the shipped deltas) for the whole window and brings back $OUT/prior.tgz; the pretrained
+# trunk's ncnn files must be on the machine (SSR_PRIOR_DIR, default .prior; see docs/prior.md for
+# how to get 33 MB there within the carry limit).
 set -u
 START=$(date +%s)
 TOTAL=${SSR_SECONDS:-540}
@@ -35,6 +39,18 @@ if [ ! -e ../shared/datasets/train ]; then
   export SSR_DATA=$PWD/.pack/_
 fi
 DEVICE=${SSR_DEVICE:-cuda}
+export SSR_PRIOR_DIR=${SSR_PRIOR_DIR:-$PWD/.prior}
+if [ "${SSR_PRIOR:-0}" = 1 ]; then
+  B=$(( TOTAL - 40 ))
+  for set in fidelity perceptual; do
+    python3 -m ssr train prior --config configs/prior_${set}_gpu.yaml --out "$R/prior_$set" --time-budget "$B" \
+      --device "$DEVICE" > "$OUT/prior_$set.log" 2>&1 &
+  done
+  wait
+  tar czf "$OUT/prior.tgz" --exclude=checkpoints --exclude=depth_cache.pt --exclude=tb -C "$R" prior_fidelity prior_perceptual
+  ls -la "$OUT" > "$OUT/status.txt"
+  exit 0
+fi
 { nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>/dev/null; python3 -c "import torch, diffusers; print('torch', torch.__version__, 'diffusers', diffusers.__version__)"; } > "$OUT/env.txt" 2>&1
 
 if [ "$P1" -gt 0 ]; then
