@@ -179,11 +179,33 @@ def _orient(arr: np.ndarray, orientation: int) -> np.ndarray:
     return np.ascontiguousarray(ops[orientation](arr)) if orientation in ops else arr
 
 
+def _tiff_without_orientation(data: bytearray) -> bytearray:
+    """The TIFF bytes with the first IFD's orientation tag (274) set to 1: cv2's TIFF decoder
+    applies orientations itself, wrongly for some (3 came out scrambled); SSR applies them."""
+    if data[:4] not in (b"II*\0", b"MM\0*"):
+        return data
+    end = "<" if data[:2] == b"II" else ">"
+    try:
+        ifd = struct.unpack(end + "I", data[4:8])[0]
+        (n,) = struct.unpack(end + "H", data[ifd:ifd + 2])
+        for i in range(n):
+            at = ifd + 2 + 12 * i
+            tag, typ = struct.unpack(end + "HH", data[at:at + 4])
+            if tag == 274 and typ == 3:  # SHORT, stored in the entry itself
+                data[at + 8:at + 10] = struct.pack(end + "H", 1)
+    except struct.error:
+        pass  # a damaged header: the decoder's own checks apply
+    return data
+
+
 def _read_16bit_color(path: Path, orientation: int) -> np.ndarray:
     import cv2
 
     # decode from bytes: cv2's own file opening mishandles names that are not UTF-8
-    arr = cv2.imdecode(np.fromfile(path, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    data = bytearray(path.read_bytes())
+    if orientation != 1:
+        data = _tiff_without_orientation(data)
+    arr = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     if arr is None:
         raise SSRError(f"cannot decode {path}: truncated or corrupt 16-bit image")
     if arr.ndim == 3:
