@@ -326,3 +326,26 @@ def test_16bit_tiff_orientations(tmp_path, orientation):
     want = np.asarray(ImageOps.exif_transpose(ref))
     mine = (got.rgb.numpy() * 65535).round().astype(np.uint16).transpose(1, 2, 0)
     assert mine.shape == want.shape and np.array_equal(mine // 256, want)
+
+
+def test_16bit_grey_alpha_png_stays_grey_alpha(tmp_path):
+    """A 16-bit grey + alpha PNG reads as grey with alpha and is written back as one (it came
+    out 16-bit RGBA)."""
+    h, w = 5, 7
+    a = np.random.default_rng(0).integers(0, 65536, (h, w, 2)).astype(">u2")
+    raw = b"".join(b"\0" + a[y].tobytes() for y in range(h))
+
+    def chunk(k, d):
+        return struct.pack(">I", len(d)) + k + d + struct.pack(">I", zlib.crc32(k + d) & 0xFFFFFFFF)
+
+    (tmp_path / "la.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 4, 0, 0, 0))
+                                      + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+    img = read_image(tmp_path / "la.png")
+    assert img.bit_depth == 16 and img.grayscale and img.alpha is not None
+    assert np.array_equal((img.rgb[0].numpy() * 65535).round(), a[..., 0].astype(float))
+    write_image(tmp_path / "out.png", img.rgb, img.alpha, bit_depth=16, grayscale=True)
+    data = (tmp_path / "out.png").read_bytes()
+    assert data[24] == 16 and data[25] == 4  # 16-bit, colour type 4 (grey + alpha)
+    back = read_image(tmp_path / "out.png")
+    assert back.grayscale and back.bit_depth == 16
+    assert np.array_equal((back.alpha.numpy() * 65535).round(), (img.alpha.numpy() * 65535).round())

@@ -210,6 +210,8 @@ def _read_16bit_color(path: Path, orientation: int) -> np.ndarray:
         raise SSRError(f"cannot decode {path}: truncated or corrupt 16-bit image")
     if arr.ndim == 3:
         arr = arr[..., [2, 1, 0, 3][: arr.shape[2]]] if arr.shape[2] in (3, 4) else arr
+        if arr.shape[2] == 4 and data[:8] == b"\x89PNG\r\n\x1a\n" and data[25] == 4:
+            arr = arr[..., [0, 3]]  # a grey + alpha PNG (cv2 expands it to colour): keep it grey
     return _orient(arr, orientation)
 
 
@@ -400,9 +402,15 @@ def write_image(
 
 def _encode(tmp: Path, q: np.ndarray, ext: str, bit_depth: int, quality: int) -> None:
     c = q.shape[2]
+    if bit_depth == 16 and c == 2 and ext == ".png":
+        tmp.write_bytes(_png16_grey_alpha(q))  # cv2 writes 1, 3 or 4 channels only
+        return
     if bit_depth == 16:
         import cv2
 
+        if c == 2:  # 16-bit grey + alpha TIFF: stored as RGBA
+            q = q[..., [0, 0, 0, 1]]
+            c = 4
         arr = q[..., 0] if c == 1 else q
         if c >= 3:
             arr = arr[..., [2, 1, 0, 3][:c]]
@@ -427,6 +435,21 @@ def _encode(tmp: Path, q: np.ndarray, ext: str, bit_depth: int, quality: int) ->
     else:
         fmt = "PNG"
     im.save(tmp, format=fmt, **kwargs)
+
+
+def _png16_grey_alpha(q: np.ndarray) -> bytes:
+    """A 16-bit grey + alpha PNG (colour type 4) of ``H x W x 2`` uint16 values."""
+    import zlib
+
+    h, w, _ = q.shape
+    rows = np.ascontiguousarray(q.astype(">u2"))  # big-endian samples, grey then alpha
+    raw = b"".join(b"\0" + rows[y].tobytes() for y in range(h))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 4, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))
 
 
 def list_images(inputs: Sequence[str | os.PathLike], recursive: bool = False) -> list[Path]:
