@@ -196,6 +196,7 @@ class SSRUpscaler:
 
 
 register_method("ssr", lambda **kw: SSRUpscaler(**{"name": "ssr", **kw}))
+register_method("ssr-diffusion-0.25", lambda **kw: SSRUpscaler(**{"name": "ssr-diffusion-0.25", "strength": 0.25, **kw}))
 register_method("ssr-t1", lambda **kw: SSRUpscaler(**{"name": "ssr-t1", "rounds": 1, **kw}))
 register_method("ssr-kernel-only", lambda **kw: SSRUpscaler(**{"name": "ssr-kernel-only", "rounds": 1,
                                                                "modalities": ("kernels",), **kw}))
