@@ -149,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
         raise SSRError(f"{failures} of {n_todo} inputs failed (see above)")
     pipe = SSRPipeline.from_pretrained(args.weights, device=args.device, depth=args.depth_backend, base=args.base,
                                        load_diffusion=not args.no_diffusion)
-    use_diffusion = pipe.has_diffusion
+    use_diffusion = pipe.has_diffusion and (pipe.strength if args.strength is None else args.strength) != 0
     prec = "bfloat16" if use_bf16(args.precision, pipe.device) else "float32"
     args.use_prior = pipe.has_prior and not args.no_prior
     if args.realism is not None and not pipe.has_prior:
@@ -159,7 +159,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"mode: SVKR + diffusion ({args.steps} {args.scheduler or pipe.scheduler} steps, seed {args.seed}, strength "
           f"{pipe.strength if args.strength is None else args.strength:g}, start "
           f"{pipe.start if args.start is None else args.start:g})" if use_diffusion
-          else "mode: SVKR" + ("" if args.no_diffusion else " (no diffusion weights in the pipeline)"),
+          else "mode: SVKR" + ("" if args.no_diffusion else " (diffusion off: strength 0)" if pipe.has_diffusion
+                               else " (no diffusion weights in the pipeline)"),
           f"on {pipe.device}, {prec}" + (", self-ensemble x8" if args.ensemble else ""))
     bar = tqdm(todo, desc="upscale", unit="img", disable=len(todo) < 2)
     for src, dst in bar:
