@@ -306,7 +306,6 @@ def test_bench_methods_of_the_prior_and_its_ablations(tmp_path):
     assert len(sigs) == 6  # every variant is its own bench cell
     # (T = 1 and T = 3 agree here: the tiny pipeline's vertical depth prior ignores the SR picture)
     outs.pop("ssr-fidelity-t1")
-    vals = list(outs.values())
     diffs = {(x, y): float((outs[x] - outs[y]).abs().max()) for i, x in enumerate(outs) for y in list(outs)[i + 1:]}
     assert all(d > 1e-5 for d in diffs.values()), diffs
     with pytest.raises(SSRError, match="prior-backed"):

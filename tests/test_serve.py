@@ -2,7 +2,6 @@
 by Selenium; nothing is downloaded at test time), plus its HTTP API without a browser."""
 import json
 import os
-import shutil
 import struct
 import subprocess
 import sys

@@ -23,7 +23,6 @@ would use for the same settings, so a download is byte for byte the command's ou
 from __future__ import annotations
 
 import json
-import os
 import queue
 import re
 import secrets
@@ -32,7 +31,6 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
@@ -151,7 +149,6 @@ class JobQueue:
 def serve_options(pipe, settings: dict) -> dict:
     """The pipeline options ``ssr upscale`` uses for the page's settings (its parser's defaults,
     so both write the same bytes)."""
-    import argparse
 
     from .cli import build_parser
     from .cli.upscale import pipeline_options

@@ -37,7 +37,6 @@ import math
 from typing import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from .base import SSRModel, register_model
