@@ -82,10 +82,7 @@ def run(args: argparse.Namespace) -> int:
         if not files:
             raise SSRError(f"no inputs left outside the output folder {out}")
     if single and out.suffix.lower() not in READ_EXTS:
-        if out.suffix:
-            raise SSRError(f"cannot write {out}: unknown image extension '{out.suffix}' "
-                           f"(use one of {', '.join(READ_EXTS)}, or a folder name)")
-        single = False  # -o names a folder
+        single = False  # -o names a folder (a non-image extension was refused above)
     if not single and out.exists() and not out.is_dir():
         raise SSRError(f"-o must be a folder when there are several inputs, but {out} is a file")
     fmt, raw_path = _raw_format(args.raw, single)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..diffusion import COLOR_FIXES, check_blend, scheduler_names
 from ..errors import SSRError, batch_error
-from ..io import READ_EXTS, list_images, read_image, resize_alpha, write_image
+from ..io import READ_EXTS, list_images, read_image, write_image
 from ..pipeline import PRECISIONS
 from .common import add_max_pixels, check_max_pixels, check_output_path, outside, precheck
 
@@ -186,9 +186,9 @@ def upscale_file(pipe, src: Path, dst: Path, options: dict, protect=(), max_pixe
     img = read_image(src, max_pixels)
     maps = depth_path is not None or kernels_path is not None
     res = pipe(img.rgb, return_maps=maps, progress=progress, **options)
+    res.source = img
+    res.save(dst, protect=tuple(protect))  # keeps the input's alpha, bit depth and grayscale
     sr = res.image[0]
-    alpha = resize_alpha(img.alpha, tuple(sr.shape[-2:])) if img.alpha is not None else None
-    write_image(dst, sr, alpha, bit_depth=img.bit_depth, grayscale=img.grayscale, protect=protect)
     if depth_path is not None:
         write_image(depth_path, colorize(res.depth[0]), protect=protect)
     if kernels_path is not None:

@@ -235,9 +235,10 @@ def interpolate(a: PriorSR, b: PriorSR, alpha: float) -> PriorSR:
         raise ValueError("the two models use different kernel PCAs; they cannot be interpolated")
     sa, sb = (_merged_state(m) for m in (a, b))
     cfg = {k: a.config[k] for k in keep}
-    out = PriorSR(prior=a.config["prior"] if alpha < 0.5 else b.config["prior"], lora_rank=0, merged=True, **cfg)
-    out.load_state_dict({k: torch.lerp(sa[k].float(), sb[k].float(), alpha) if sa[k].is_floating_point() else sa[k]
-                         for k in sa})
+    with torch.device("meta"):  # every tensor is assigned below: no random initialisation of 16.7 M weights
+        out = PriorSR(prior=a.config["prior"] if alpha < 0.5 else b.config["prior"], lora_rank=0, merged=True, **cfg)
+    out.load_state_dict({k: torch.lerp(sa[k].float(), sb[k].float(), alpha) if sa[k].is_floating_point() else sa[k].clone()
+                         for k in sa}, assign=True)
     return out.eval()
 
 
