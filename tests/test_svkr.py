@@ -146,3 +146,39 @@ def test_svkr_feeds_back_the_previous_round():
     ens = fb_loop(flat, rounds=2, use_depth=False, ensemble=True).sr
     assert torch.allclose(fb_loop(torch.rot90(flat, 1, (-2, -1)), rounds=2, use_depth=False, ensemble=True).sr,
                           torch.rot90(ens, 1, (-2, -1)), atol=1e-5)
+
+
+def test_eight_bit_rounds_match_float_rounds():
+    """The bounded-memory mode (8-bit pictures between the rounds, the output quantised as the
+    tiles are assembled) gives the float result to within a couple of 8-bit levels, with the
+    feedback DKENet reading its residual from the stored 8-bit picture."""
+    from ssr.tiling import as_float
+
+    dk, nb = tiny_models(feedback=True)
+    svkr = SVKR(dk, nb, get_depth_estimator("vertical"), rounds=3)
+    lr = torch.rand(1, 3, 40, 52, generator=torch.Generator().manual_seed(1))
+    ref = svkr(lr, tile=24, tile_overlap=12)
+    for dtype in (torch.uint8, torch.uint16):
+        out = svkr(lr, tile=24, tile_overlap=12, out_dtype=dtype, return_codes=False)
+        assert out.sr.dtype == dtype and out.codes is None
+        assert (as_float(out.sr) - ref.sr).abs().max() < 3 / 255
+
+
+def test_large_pictures_estimate_depth_on_a_reduced_grid():
+    import ssr.svkr as svkr_mod
+
+    dk, nb = tiny_models()
+    depth = get_depth_estimator("vertical")
+    seen = []
+    orig = depth.estimate
+    depth.estimate = lambda x: (seen.append(tuple(x.shape[-2:])), orig(x))[1]
+    svkr = SVKR(dk, nb, depth, rounds=2)
+    lr = torch.rand(1, 3, 20, 30)
+    old = svkr_mod.DEPTH_GRID_MAX
+    try:
+        svkr_mod.DEPTH_GRID_MAX = 60  # SR 80 x 120 -> reduced by 2
+        out = svkr(lr, out_dtype=torch.uint8)
+    finally:
+        svkr_mod.DEPTH_GRID_MAX = old
+    assert seen == [(40, 60), (40, 60)] and tuple(out.depth.shape[-2:]) == (40, 60)
+    assert svkr.depth_grid(20, 30) == 1  # 120 <= 1024: the whole SR picture, as before

@@ -370,11 +370,13 @@ def write_image(
         raise SSRError(f"bit depth must be 8 or 16, got {bit_depth}")
     if ext not in _16BIT_EXTS:
         bit_depth = 8
-    x = rgb.detach().float().cpu().numpy() if isinstance(rgb, torch.Tensor) else np.asarray(rgb, np.float32)
-    if x.ndim == 3:
-        x = np.transpose(x, (1, 2, 0))
-    else:
-        x = x[..., None]
+    arr = rgb.detach().cpu().numpy() if isinstance(rgb, torch.Tensor) else np.asarray(rgb)
+    arr = np.transpose(arr, (1, 2, 0)) if arr.ndim == 3 else arr[..., None]
+    peak = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(arr.dtype)
+    if peak is not None and not grayscale and alpha is None and peak == (255.0 if bit_depth == 8 else 65535.0):
+        # already quantised (SSRPipeline with an integer output_dtype): no float copy of the picture
+        return _write_quantized(path, np.ascontiguousarray(arr), ext, bit_depth, quality)
+    x = arr.astype(np.float32) / peak if peak is not None else arr.astype(np.float32, copy=False)
     if grayscale and x.shape[2] == 3:
         x = (0.299 * x[..., 0] + 0.587 * x[..., 1] + 0.114 * x[..., 2])[..., None]
     if alpha is not None and ext not in (".jpg", ".jpeg", ".bmp"):
@@ -383,8 +385,12 @@ def write_image(
         if a.shape[:2] != x.shape[:2]:
             raise SSRError("internal error: alpha and colour planes differ in size")
         x = np.concatenate([x, a], axis=2)
-    q = _quantize(np.nan_to_num(x, nan=0.0), bit_depth)
+    return _write_quantized(path, _quantize(np.nan_to_num(x, nan=0.0), bit_depth), ext, bit_depth, quality)
 
+
+def _write_quantized(path: Path, q: np.ndarray, ext: str, bit_depth: int, quality: int) -> Path:
+    """Encode the ``H x W x C`` integer picture ``q`` to a temporary file beside ``path``, then
+    rename it there (never a half-written ``path``)."""
     fd, tmp = _temp_beside(path, prefix=f".{path.stem[:64]}.", suffix=ext)
     os.close(fd)
     try:

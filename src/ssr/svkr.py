@@ -20,10 +20,16 @@ image and keeps 10 % of the history, which damps oscillations between rounds; th
 reading (0.9 on the history) would leave the final depth 81 % made of the estimate from the
 blurry bicubic image after three rounds and defeat the refinement.
 
-Depth is always estimated on the whole SR image (the estimator resizes internally, so memory
-stays bounded); DKENet and the non-blind SR run tile by tile when ``tile`` is given. Inside
-the loop only the PCA codes of the kernels are kept (``B x n x h x w``); the full kernel field
-(``B x k*k x h x w``) is returned when asked for and the image is small enough to hold it.
+Depth is always estimated on the whole SR image, or for a large one (long side over
+:data:`DEPTH_GRID_MAX`) on a copy reduced by an integer factor (the estimators see a few hundred
+pixels anyway); DKENet and the non-blind SR run tile by tile when ``tile`` is given, each tile
+taking its part of the previous round's SR for the feedback residual. Inside the loop only the
+PCA codes of the kernels are kept (``B x n x h x w``); the full kernel field (``B x k*k x h x
+w``) is returned when asked for and the image is small enough to hold it.
+
+Memory: with an integer ``out_dtype`` the SR pictures of the rounds are stored as 8 bits (the
+last one as ``out_dtype``) and assembled band by band (:class:`ssr.tiling.Store`), so what a
+large picture costs is about 3 bytes per output pixel per picture held, plus one band of tiles.
 """
 from __future__ import annotations
 
@@ -35,7 +41,10 @@ import torch.nn.functional as F
 from .errors import SSRError
 from .models.dkenet import DKENet, feedback_input
 from .models.nonblind import NonBlindSR, bicubic_up
-from .tiling import run_tiled
+from .tiling import Store, as_float, run_tiled
+
+#: SR pictures with a longer side give depth a copy reduced by an integer factor
+DEPTH_GRID_MAX = 1024
 
 
 def dihedral(x: torch.Tensor, g: int, inverse: bool = False) -> torch.Tensor:
@@ -56,14 +65,15 @@ class SVKROutput:
 
     Attributes:
         sr: ``B x 3 x sh x sw`` super-resolved image (clamped to [0, 1]).
-        codes: ``B x n x h x w`` PCA codes of the final kernels.
-        depth: ``B x 1 x sh x sw`` final relative inverse depth.
+        codes: ``B x n x h x w`` PCA codes of the final kernels (``None`` with ``return_codes=False``).
+        depth: ``B x 1 x sh x sw`` final relative inverse depth (``B x 1 x sh/g x sw/g`` for a
+            large picture, :meth:`SVKR.depth_grid`).
         kernels: ``B x k*k x h x w`` final kernel field, or ``None`` when not requested.
         rounds: per round ``{"sr", "depth", "codes"}`` when requested.
     """
 
     sr: torch.Tensor
-    codes: torch.Tensor
+    codes: torch.Tensor | None
     depth: torch.Tensor
     kernels: torch.Tensor | None = None
     rounds: list[dict] = field(default_factory=list)
@@ -96,13 +106,14 @@ class SVKR:
     def device(self) -> torch.device:
         return next(self.nonblind.parameters()).device
 
-    def _round_fn(self, keep_kernels: bool, has_depth: bool = True, has_feedback: bool = False, final=None):
-        """DKENet + non-blind SR on one LR tile (and its depth and feedback tiles, if any);
-        ``final`` replaces the non-blind SR (``final(lr, codes, depth)`` with its own codes; a
-        flat depth :data:`~ssr.models.amf.NULL_DEPTH` when there is none)."""
+    def _round_fn(self, keep_kernels: bool, has_depth: bool = True, has_feedback: bool = False, final=None,
+                  keep_codes: bool = True):
+        """DKENet + non-blind SR on one LR tile (and its depth tile and previous-SR tile, if
+        any); ``final`` replaces the non-blind SR (``final(lr, codes, depth)`` with its own
+        codes; a flat depth :data:`~ssr.models.amf.NULL_DEPTH` when there is none)."""
         def fn(lr_t, *extra):
             d_t = extra[0] if has_depth and extra else None
-            fb_t = extra[-1] if has_feedback else None
+            fb_t = feedback_input(lr_t, as_float(extra[-1]), self.scale) if has_feedback else None
             k = self.dkenet(lr_t, d_t, fb_t)
             codes = self.nonblind.kernel_codes(k)
             if final is None:
@@ -113,9 +124,31 @@ class SVKR:
                 depth_in = d_t if d_t is not None else torch.full_like(lr_t[:, :1], NULL_DEPTH)
                 sr = final(lr_t, final.kernel_codes(k), depth_in)
             # float32 out, so tile blending and the loop stay exact under a bfloat16 autocast
-            sr, codes, k = sr.float(), codes.float(), k.float()
-            return (sr, codes, k) if keep_kernels else (sr, codes)
+            out = [sr.float()] + ([codes.float()] if keep_codes else []) + ([k.float()] if keep_kernels else [])
+            return out
         return fn
+
+    def depth_grid(self, h: int, w: int) -> int:
+        """The factor ``g`` (a divisor of the scale) by which an SR picture of an ``h x w`` LR one
+        is reduced before depth estimation: 1 up to :data:`DEPTH_GRID_MAX` on the long side."""
+        s = self.scale
+        for g in range(1, s + 1):
+            if s % g == 0 and max(h, w) * s / g <= DEPTH_GRID_MAX:
+                return g
+        return s
+
+    def _depth_input(self, lr: torch.Tensor, sr: torch.Tensor | None, g: int) -> torch.Tensor:
+        """The picture depth is estimated on: ``sr`` (``None``: round 1's bicubic ``SR_0``) reduced
+        by ``g`` (area), in bands of rows so that a stored 8-bit picture is never float32 whole."""
+        if sr is None:
+            if g == 1:
+                return bicubic_up(lr, self.scale).clamp(0, 1)
+            return F.interpolate(lr, scale_factor=self.scale // g, mode="bicubic", align_corners=False).clamp(0, 1) \
+                if g < self.scale else lr
+        if g == 1:
+            return as_float(sr)
+        step = g * max(1, 2 ** 22 // max(1, sr.shape[-1] * g))
+        return torch.cat([F.avg_pool2d(as_float(sr[..., y:y + step, :]), g) for y in range(0, sr.shape[-2], step)], -2)
 
     @torch.no_grad()
     def __call__(
@@ -129,6 +162,8 @@ class SVKR:
         use_depth: bool = True,
         ensemble: bool = False,
         final=None,
+        out_dtype: torch.dtype = torch.float32,
+        return_codes: bool = True,
     ) -> SVKROutput:
         """Run Algorithm 1.
 
@@ -150,45 +185,62 @@ class SVKR:
                 ``kernel_codes(kernels)`` and ``forward(lr, codes, depth)`` on the LR grid, such as
                 :class:`ssr.models.prior.PriorSR`); rounds 1..T-1 keep the light non-blind net,
                 which is what refines depth and kernels.
+            out_dtype: ``torch.float32``, or ``torch.uint8`` / ``torch.uint16`` to get the SR
+                picture quantised as it is assembled, with 8-bit pictures between the rounds (the
+                bounded-memory mode of ``ssr upscale``; see the module docstring).
+            return_codes: ``False`` keeps no kernel codes (``codes`` is ``None``), which saves
+                ``4 n`` bytes per LR pixel.
         """
         T = self.rounds if rounds is None else int(rounds)
         if T < 1:
             raise SSRError("SVKR needs at least one round")
+        low = out_dtype != torch.float32
         lr = lr.to(self.device, torch.float32)
         h, w = lr.shape[-2:]
-        sr = bicubic_up(lr, self.scale).clamp(0, 1)
+        g = self.depth_grid(h, w)
+        sr = None  # SR_{t-1}; None: SR_0 = bicubic(LR), never stored at full size
         depth = None
         history: list[dict] = []
         codes = kernels = None
         for t in range(1, T + 1):
             if use_depth:
-                fresh = self.depth.estimate(sr).float()
+                fresh = self.depth.estimate(self._depth_input(lr, sr, g)).float()
                 depth = fresh if depth is None else self.momentum * fresh + (1 - self.momentum) * depth
                 depth_lr = F.interpolate(depth, size=(h, w), mode="area")
             else:
-                depth = torch.zeros_like(sr[:, :1])
+                depth = torch.zeros(lr.shape[0], 1, h * self.scale // g, w * self.scale // g, device=lr.device)
                 depth_lr = None
             keep = return_kernels and t == T
+            keep_codes = return_rounds or (return_codes and t == T)
             feedback = self.feedback and t > 1  # round 1's residual is zero: the plain DKENet
 
-            def inputs(g: int = 0) -> list[torch.Tensor]:
-                """The round's LR-grid inputs in the frame of dihedral transform ``g``."""
-                out = [dihedral(lr, g)] + ([] if depth_lr is None else [dihedral(depth_lr, g)])
-                if feedback:  # transform the SR on its own grid, then unshuffle
-                    out.append(feedback_input(out[0], dihedral(sr, g), self.scale))
+            def inputs(g_: int = 0) -> list[torch.Tensor]:
+                """The round's inputs (LR grid, then the previous SR) in the frame of dihedral transform ``g_``."""
+                out = [dihedral(lr, g_)] + ([] if depth_lr is None else [dihedral(depth_lr, g_)])
+                if feedback:
+                    out.append(dihedral(sr, g_))
                 return out
 
             last = final if t == T else None
-            outs = run_tiled(self._round_fn(keep, depth_lr is not None, feedback, last), inputs(), tile, tile_overlap)
-            if ensemble and t == T:
+            fn = self._round_fn(keep, depth_lr is not None, feedback, last, keep_codes=keep_codes)
+            ens = ensemble and t == T  # averaged in float32 (not bounded by the tile)
+            store = Store(out_dtype if t == T else torch.uint8) if low and not ens else None
+            outs = run_tiled(fn, inputs(), tile, tile_overlap, stores=[store])
+            if ens:
                 total = outs[0].clone()
-                fn = self._round_fn(False, depth_lr is not None, feedback, last)
-                for g in range(1, 8):
-                    sr_g = run_tiled(fn, inputs(g), tile, tile_overlap)[0]
-                    total += dihedral(sr_g, g, inverse=True)
+                fn = self._round_fn(False, depth_lr is not None, feedback, last, keep_codes=False)
+                for g_ in range(1, 8):
+                    sr_g = run_tiled(fn, inputs(g_), tile, tile_overlap)[0]
+                    total += dihedral(sr_g, g_, inverse=True)
                 outs = (total / 8, *outs[1:])
-            sr, codes = outs[0].clamp(0, 1), outs[1]
-            kernels = outs[2] if keep else None
+                if low:
+                    final_store = Store(out_dtype)
+                    final_store.allocate(*outs[0].shape, outs[0].device)
+                    final_store.put(0, outs[0])
+                    outs = (final_store.tensor, *outs[1:])
+            sr = outs[0] if low else outs[0].clamp_(0, 1)
+            codes = outs[1] if keep_codes else None
+            kernels = outs[-1] if keep else None
             if return_rounds:
                 history.append({"sr": sr, "depth": depth, "codes": codes})
         return SVKROutput(sr=sr, codes=codes, depth=depth, kernels=kernels, rounds=history)

@@ -79,54 +79,134 @@ def _ramp(n: int, lo_overlap: int, hi_overlap: int, device) -> torch.Tensor:
     return w
 
 
+class Store:
+    """Where :func:`run_tiled` puts one full-size output, row band by row band.
+
+    ``dtype`` ``torch.float32`` (the default) keeps the blended values; ``torch.float16`` halves
+    the memory; ``torch.uint8`` / ``torch.uint16`` quantise values in [0, 1] to 8 / 16 bits
+    (rounded, clipped) as they arrive, so a picture is never held in float32 at full size. The
+    tensor of an integer store is allocated channels-last (``B x C x H x W`` over ``B x H x W x C``
+    memory): picture ``i`` as ``H x W x C`` is then one contiguous block for an image encoder.
+    """
+
+    PEAK = {torch.uint8: 255.0, torch.uint16: 65535.0}
+
+    def __init__(self, dtype: torch.dtype = torch.float32):
+        self.dtype = dtype
+        self.tensor: torch.Tensor | None = None
+
+    def allocate(self, b: int, c: int, h: int, w: int, device) -> None:
+        if self.dtype in self.PEAK:
+            self.tensor = torch.empty(b, h, w, c, dtype=self.dtype, device=device).permute(0, 3, 1, 2)
+        else:
+            self.tensor = torch.empty(b, c, h, w, dtype=self.dtype, device=device)
+
+    def put(self, y0: int, band: torch.Tensor) -> None:
+        """Write ``band`` (``B x C x rows x W``, float) at rows ``y0 ..``."""
+        peak = self.PEAK.get(self.dtype)
+        if peak is not None:
+            band = (band * peak).round_().clamp_(0, peak)
+        self.tensor[..., y0:y0 + band.shape[-2], :] = band.to(self.dtype)
+
+
+def as_float(t: torch.Tensor) -> torch.Tensor:
+    """A tile of a :class:`Store` tensor as float32 in [0, 1] (integer stores are rescaled)."""
+    peak = Store.PEAK.get(t.dtype)
+    return t.float() / peak if peak is not None else t.float()
+
+
 def run_tiled(
     fn: Callable[..., Sequence[torch.Tensor] | torch.Tensor],
     inputs: Sequence[torch.Tensor],
     tile: int | None,
     overlap: int = 16,
+    stores: Sequence[Store | None] | None = None,
 ) -> list[torch.Tensor]:
     """Apply ``fn(*input_tiles)`` tile by tile and blend the outputs.
 
+    Tiles run row by row; each output is accumulated over one band of tile rows at a time and
+    the rows no later tile touches are blended and handed to its :class:`Store`, so besides the
+    stores only a band of float32 rows is ever held (the whole picture never is).
+
     Args:
-        fn: takes tiles of every input (``B x C_i x t x t`` at LR resolution) and returns one
-            tensor or a sequence of tensors, each ``B x C x (f t) x (f t)`` for an integer ``f``.
-        inputs: LR-resolution tensors ``B x C_i x h x w`` (same ``h x w``).
+        fn: takes tiles of every input and returns one tensor or a sequence of tensors, each
+            ``B x C x (f t) x (f t)`` for an integer ``f``.
+        inputs: ``B x C_i x h x w`` tensors on the LR grid of the first one, or at an integer
+            multiple of it (``B x C_i x (g h) x (g w)``: its tiles are cut at ``g`` times the
+            LR offsets, e.g. the previous round's SR picture).
         tile: tile side at LR resolution (``None`` or >= the image: one call, no tiling).
         overlap: overlap between neighbouring tiles at LR resolution.
+        stores: one per output (``None`` entries, or no list: float32 tensors).
 
     Returns:
-        The blended outputs, full size, on the inputs' device.
+        The blended outputs, full size, on the inputs' device (the stores' tensors).
     """
     h, w = inputs[0].shape[-2:]
+    gains = [t.shape[-1] // w for t in inputs]
     if tile is None or (tile >= h and tile >= w):
-        out = fn(*inputs)
+        outs = fn(*inputs)
+        outs = [outs] if isinstance(outs, torch.Tensor) else list(outs)
         _done()
-        return [out] if isinstance(out, torch.Tensor) else list(out)
+        if stores is None:
+            return outs
+        result = []
+        for o, st in zip(outs, list(stores) + [None] * len(outs)):
+            if st is None or st.dtype == o.dtype:
+                result.append(o)
+            else:
+                st.allocate(*o.shape, o.device)
+                st.put(0, o)
+                result.append(st.tensor)
+        return result
     tile = max(8, int(tile))
     overlap = max(0, min(int(overlap), tile // 2))
     (ys, th_), (xs, tw_) = tile_layout(h, tile, overlap), tile_layout(w, tile, overlap)
-    acc: list[torch.Tensor] | None = None
-    norm: list[torch.Tensor] | None = None
-    factors: list[int] = []
+    band: list[torch.Tensor] = []   # float32 sums over LR rows [lo, lo + rows of the band)
+    norm: list[torch.Tensor] = []
+    lo, factors, sinks = 0, [], []
     for iy, y in enumerate(ys):
+        th = min(th_, h - y)
         for ix, x in enumerate(xs):
-            th, tw = min(th_, h - y), min(tw_, w - x)
-            outs = fn(*[t[..., y:y + th, x:x + tw] for t in inputs])
+            tw = min(tw_, w - x)
+            outs = fn(*[t[..., y * g:(y + th) * g, x * g:(x + tw) * g] for t, g in zip(inputs, gains)])
             outs = [outs] if isinstance(outs, torch.Tensor) else list(outs)
-            if acc is None:
+            if not factors:
                 factors = [o.shape[-1] // tw for o in outs]
-                acc = [o.new_zeros(o.shape[0], o.shape[1], h * f, w * f) for o, f in zip(outs, factors)]
-                norm = [o.new_zeros(1, 1, h * f, w * f) for o, f in zip(outs, factors)]
+                sinks = [st or Store() for st in (list(stores or []) + [None] * len(outs))[:len(outs)]]
+                for o, f, st in zip(outs, factors, sinks):
+                    st.allocate(o.shape[0], o.shape[1], h * f, w * f, o.device)
+            if ix == 0:  # a new band: rows [lo, y + th); rows of the previous band carried over
+                rows = y + th - lo
+                band = [_grow(b, o.shape[0], o.shape[1], rows * f, w * f, o.device) for b, o, f in
+                        zip(band or [None] * len(outs), outs, factors)]
+                norm = [_grow(n, 1, 1, rows * f, w * f, o.device) for n, o, f in
+                        zip(norm or [None] * len(outs), outs, factors)]
             # overlap actually shared with the previous / next tile on each axis
             top = (ys[iy - 1] + th_ - y) if iy > 0 else 0
             bottom = (y + th - ys[iy + 1]) if iy + 1 < len(ys) else 0
             left = (xs[ix - 1] + tw_ - x) if ix > 0 else 0
             right = (x + tw - xs[ix + 1]) if ix + 1 < len(xs) else 0
-            for o, f, a, n in zip(outs, factors, acc, norm):
+            for o, f, a, n in zip(outs, factors, band, norm):
                 wy = _ramp(th * f, max(0, top) * f, max(0, bottom) * f, o.device)
                 wx = _ramp(tw * f, max(0, left) * f, max(0, right) * f, o.device)
-                wt = (wy[:, None] * wx[None, :]).to(o.dtype)
-                a[..., y * f:(y + th) * f, x * f:(x + tw) * f] += o * wt
-                n[..., y * f:(y + th) * f, x * f:(x + tw) * f] += wt
+                wt = wy[:, None] * wx[None, :]
+                r0 = (y - lo) * f
+                a[..., r0:r0 + th * f, x * f:(x + tw) * f] += o.float() * wt
+                n[..., r0:r0 + th * f, x * f:(x + tw) * f] += wt
             _done()
-    return [a / n for a, n in zip(acc, norm)]
+        # rows above the next tile row are final: blend them out, keep the rest
+        done = ys[iy + 1] if iy + 1 < len(ys) else h
+        for i, (a, n, f, st) in enumerate(zip(band, norm, factors, sinks)):
+            k = (done - lo) * f
+            st.put(lo * f, a[..., :k, :] / n[..., :k, :])
+            band[i], norm[i] = a[..., k:, :], n[..., k:, :]
+        lo = done
+    return [st.tensor for st in sinks]
+
+
+def _grow(prev: torch.Tensor | None, b: int, c: int, rows: int, width: int, device) -> torch.Tensor:
+    """A zeroed float32 ``b x c x rows x width`` band that starts with the rows of ``prev``."""
+    out = torch.zeros(b, c, rows, width, device=device)
+    if prev is not None and prev.shape[-2]:
+        out[..., :prev.shape[-2], :] = prev
+    return out

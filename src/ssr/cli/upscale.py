@@ -183,9 +183,15 @@ def upscale_file(pipe, src: Path, dst: Path, options: dict, protect=(), max_pixe
     so both write the same bytes. Returns the output's ``(width, height)``."""
     from ..viz import colorize
 
+    import torch
+
+    from ..io import _16BIT_EXTS
+
     img = read_image(src, max_pixels)
     maps = depth_path is not None or kernels_path is not None
-    res = pipe(img.rgb, return_maps=maps, progress=progress, **options)
+    # assembled straight into the bit depth it is written at: memory bounded by the tile
+    dtype = torch.uint16 if img.bit_depth == 16 and dst.suffix.lower() in _16BIT_EXTS else torch.uint8
+    res = pipe(img.rgb, return_maps=maps, progress=progress, output_dtype=dtype, **options)
     res.source = img
     res.save(dst, protect=tuple(protect))  # keeps the input's alpha, bit depth and grayscale
     sr = res.image[0]

@@ -54,11 +54,31 @@ class RRDBNet(nn.Module):
         body = [conv for block in self.body for rdb in block.rdbs for conv in rdb.convs]
         return [self.conv_first, *body, self.conv_body, self.conv_up1, self.conv_up2, self.conv_hr, self.conv_last]
 
-    def upsample(self, feat: torch.Tensor) -> torch.Tensor:
-        """The tail: ``B x C x h x w`` trunk features -> ``B x 3 x 4h x 4w``."""
+    #: the tail runs in row strips of at most this many LR feature pixels (its 64-channel maps
+    #: at 4x resolution are the largest tensors of the network: 2 GB a map for a 2000^2 input)
+    tail_strip_pixels = 128 * 128
+    #: LR rows of context each strip takes from its neighbours: the tail's receptive field is
+    #: under 2 LR pixels (one 3x3 conv at 2x, three at 4x), so strips give the same result
+    TAIL_HALO = 2
+
+    def _tail(self, feat: torch.Tensor) -> torch.Tensor:
         f = self.act(self.conv_up1(F.interpolate(feat, scale_factor=2, mode="nearest")))
         f = self.act(self.conv_up2(F.interpolate(f, scale_factor=2, mode="nearest")))
         return self.conv_last(self.act(self.conv_hr(f)))
+
+    def upsample(self, feat: torch.Tensor) -> torch.Tensor:
+        """The tail: ``B x C x h x w`` trunk features -> ``B x 3 x 4h x 4w``, computed in strips
+        of rows (:attr:`tail_strip_pixels`) so that its memory does not grow with the tile."""
+        h, w = feat.shape[-2:]
+        rows = max(1, self.tail_strip_pixels // max(1, w))
+        if rows >= h:
+            return self._tail(feat)
+        halo, parts = self.TAIL_HALO, []
+        for y in range(0, h, rows):
+            lo, hi = max(0, y - halo), min(h, y + rows + halo)
+            out = self._tail(feat[..., lo:hi, :])
+            parts.append(out[..., 4 * (y - lo):4 * (min(h, y + rows) - lo), :])
+        return torch.cat(parts, -2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``B x 3 x h x w`` in [0, 1] -> ``B x 3 x 4h x 4w`` (not clamped)."""
@@ -126,6 +146,11 @@ def _prior_state(name: str) -> dict[str, torch.Tensor]:
 
     param, weights = prior_files(name)
     return load_rrdbnet(param, weights).state_dict()
+
+
+def release_priors() -> None:
+    """Forget the parsed pretrained files (:func:`load_prior` reads them again when needed)."""
+    _prior_state.cache_clear()
 
 
 def load_prior(name: str) -> RRDBNet:
