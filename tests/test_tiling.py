@@ -80,3 +80,13 @@ def test_rrdb_tail_in_strips_equals_the_whole_tail():
         strips = net.upsample(feat)
     assert strips.shape == whole.shape
     assert (strips - whole).abs().max() < 1e-5
+
+
+def test_the_cli_pins_the_allocator_threshold():
+    import platform
+
+    from ssr.cli import fixed_mmap_threshold
+
+    applied = fixed_mmap_threshold()
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        assert applied
