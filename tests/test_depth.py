@@ -1,7 +1,6 @@
 """Depth estimation: protocol, backends, alignment and metrics, losses, data conventions."""
 import json
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest

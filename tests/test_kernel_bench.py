@@ -7,7 +7,6 @@ import torch
 from ssr.errors import SSRError
 from ssr.eval.datasets import parse_spec
 from ssr.eval.kernel_bench import ESTIMATORS, run_kernel_bench
-from ssr.models.base import SSRModel
 
 from tiny import image_folder, tiny_models, tiny_pipeline
 
