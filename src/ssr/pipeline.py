@@ -503,12 +503,9 @@ class SSRPipeline:
             sr = F.interpolate(sr, size=size, mode=mode, **({} if mode == "area" else {"align_corners": False}))
             sr = sr.clamp(0, 1)
         if sr.dtype != output_dtype:
-            from .tiling import Store
+            from .tiling import stored
 
-            store = Store(output_dtype)
-            store.allocate(*sr.shape, sr.device)
-            store.put(0, sr)
-            sr = store.tensor
+            sr = stored(sr, output_dtype)
         res = PipelineOutput(image=sr, source=source)
         if return_maps or return_kernels:
             depth = out.depth

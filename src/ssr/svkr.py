@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from .errors import SSRError
 from .models.dkenet import DKENet, feedback_input
 from .models.nonblind import NonBlindSR, bicubic_up
-from .tiling import Store, as_float, run_tiled
+from .tiling import Store, as_float, run_tiled, stored
 
 #: SR pictures with a longer side give depth a copy reduced by an integer factor
 DEPTH_GRID_MAX = 1024
@@ -234,10 +234,7 @@ class SVKR:
                     total += dihedral(sr_g, g_, inverse=True)
                 outs = (total / 8, *outs[1:])
                 if low:
-                    final_store = Store(out_dtype)
-                    final_store.allocate(*outs[0].shape, outs[0].device)
-                    final_store.put(0, outs[0])
-                    outs = (final_store.tensor, *outs[1:])
+                    outs = (stored(outs[0], out_dtype), *outs[1:])
             sr = outs[0] if low else outs[0].clamp_(0, 1)
             codes = outs[1] if keep_codes else None
             kernels = outs[-1] if keep else None

@@ -109,6 +109,14 @@ class Store:
         self.tensor[..., y0:y0 + band.shape[-2], :] = band.to(self.dtype)
 
 
+def stored(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """``x`` (float, in [0, 1]) as a :class:`Store` of ``dtype`` holds it (quantised for integers)."""
+    st = Store(dtype)
+    st.allocate(*x.shape, x.device)
+    st.put(0, x)
+    return st.tensor
+
+
 def as_float(t: torch.Tensor) -> torch.Tensor:
     """A tile of a :class:`Store` tensor as float32 in [0, 1] (integer stores are rescaled)."""
     peak = Store.PEAK.get(t.dtype)
@@ -151,12 +159,7 @@ def run_tiled(
             return outs
         result = []
         for o, st in zip(outs, list(stores) + [None] * len(outs)):
-            if st is None or st.dtype == o.dtype:
-                result.append(o)
-            else:
-                st.allocate(*o.shape, o.device)
-                st.put(0, o)
-                result.append(st.tensor)
+            result.append(o if st is None or st.dtype == o.dtype else stored(o, st.dtype))
         return result
     tile = max(8, int(tile))
     overlap = max(0, min(int(overlap), tile // 2))

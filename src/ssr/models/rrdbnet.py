@@ -55,7 +55,7 @@ class RRDBNet(nn.Module):
         return [self.conv_first, *body, self.conv_body, self.conv_up1, self.conv_up2, self.conv_hr, self.conv_last]
 
     #: the tail runs in row strips of at most this many LR feature pixels (its 64-channel maps
-    #: at 4x resolution are the largest tensors of the network: 2 GB a map for a 2000^2 input)
+    #: at 4x resolution are the largest tensors of the network: 4 KB a map per LR pixel in float32)
     tail_strip_pixels = 128 * 128
     #: LR rows of context each strip takes from its neighbours: the tail's receptive field is
     #: under 2 LR pixels (one 3x3 conv at 2x, three at 4x), so strips give the same result
