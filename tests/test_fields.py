@@ -3,7 +3,8 @@ import torch
 
 import ssr.degradation.fields as fields_mod
 from ssr.degradation import (
-    FieldConfig, depth_informed_field, kernel_moments, random_invariant_field, smooth_random_field,
+    FieldConfig, depth_informed_field, kernel_moments, piecewise_field, radial_field, random_invariant_field,
+    smooth_random_field,
 )
 
 
@@ -21,6 +22,8 @@ def test_fields_are_normalised(family, motion, scale, rng):
         depth_informed_field(_ramp(8, 10), rng, cfg, scale),
         smooth_random_field(rng, 2, 8, 10, cfg, scale),
         random_invariant_field(rng, 2, 8, 10, cfg, scale),
+        piecewise_field(rng, 2, 8, 10, cfg, scale),
+        radial_field(rng, 2, 8, 10, cfg, scale),
     ):
         assert fld.shape == (2, k * k, 8, 10)
         assert torch.all(fld >= 0)
@@ -68,3 +71,48 @@ def test_config_validation():
         FieldConfig(kernel_size=20).resolved(4)
     assert FieldConfig().resolved(2).kernel_size == 13
     assert FieldConfig().resolved(4).sigma_range == (0.2, 4.0)
+
+
+def test_piecewise_field_has_regions_of_distinct_widths(rng):
+    """Each pixel is (nearly) one region's kernel: measured widths cluster on the drawn ones,
+    and distinct regions differ."""
+    cfg = FieldConfig(regions=(3, 3), min_ratio_range=(1.0, 1.0))
+    fld, info = piecewise_field(rng, 1, 40, 40, cfg, 4)
+    p = info["params"][0]
+    assert p["regions"] == 3 and len(p["widths"]) == 3
+    major = kernel_moments(fld)["major"][0]
+    drawn = torch.tensor(p["widths"]).clamp_min(0.5)  # tiny widths measure ~0.5 on the 4x grid
+    nearest = (major.reshape(-1, 1) - drawn.view(1, -1)).abs().min(1).values
+    assert (nearest < 0.35).float().mean() > 0.8
+    # the info width map follows the measured widths
+    w = info["width"][0, 0]
+    assert torch.corrcoef(torch.stack([w.reshape(-1), major.reshape(-1)]))[0, 1] > 0.9
+
+
+def test_radial_field_grows_from_the_optical_centre(rng):
+    fld, info = radial_field(rng, 1, 30, 40, FieldConfig(family="gaussian"), 4)
+    p = info["params"][0]
+    cy, cx = p["centre"]
+    major = kernel_moments(fld)["major"][0]
+    yy, xx = torch.meshgrid(torch.arange(30.0), torch.arange(40.0), indexing="ij")
+    rho = ((yy - cy) ** 2 + (xx - cx) ** 2).sqrt()
+    near, far = major[rho < rho.max() * 0.2].mean(), major[rho > rho.max() * 0.8].mean()
+    assert far > near + 0.3, (near, far)
+
+
+def test_held_out_kinds_are_in_no_shipped_training_config():
+    """The radial family validates generalisation, so no training config may draw it."""
+    from pathlib import Path
+
+    import yaml
+
+    from ssr.degradation.fields import FIELD_KINDS, HELD_OUT_KINDS
+
+    assert set(HELD_OUT_KINDS) <= set(FIELD_KINDS)
+    root = Path(__file__).resolve().parents[1] / "configs"
+    for path in root.glob("*.yaml"):
+        if path.name.endswith("_val.yaml"):
+            continue
+        text = yaml.safe_load(path.read_text()) or {}
+        for recipe in (text.get("data") or {}).get("degradations") or []:
+            assert (recipe.get("field") or {}).get("kind") not in HELD_OUT_KINDS, path.name

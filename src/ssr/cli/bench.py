@@ -7,6 +7,7 @@ from pathlib import Path
 
 import torch
 
+from ..degradation.fields import FIELD_KINDS
 from ..errors import SSRError
 from ..eval.bench import METRICS, BenchOptions, run_bench
 from ..eval.datasets import DEFAULT_SEED
@@ -45,6 +46,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--kernels", action="store_true",
                    help="score kernel estimators instead of upscalers (synthetic sets; methods: svkr, svkr-t1, "
                    "dkenet-nodepth, dkenet-true-depth, mean-kernel); writes OUT/kernels.md")
+    p.add_argument("--field", nargs="+", metavar="KIND", choices=FIELD_KINDS,
+                   help="with --kernels: score every set under these blur-field kinds "
+                   f"({', '.join(FIELD_KINDS)}; radial is held out from training; default: the set's depth field)")
     p.add_argument("--weights", metavar="DIR",
                    help="pipeline folder for the ssr and ssr-* methods and --kernels (default: the shipped weights)")
     p.add_argument("--force", action="store_true", help="recompute cells even if they are stored")
@@ -66,6 +70,8 @@ def _command(args: argparse.Namespace) -> str:
         parts += ["--seed", str(args.seed)]
     if args.threads:
         parts += ["--threads", str(args.threads)]
+    if args.kernels and args.field:
+        parts += ["--field", *args.field]
     if args.weights:
         parts += ["--weights", args.weights]
     return shlex.join(parts)
@@ -74,6 +80,8 @@ def _command(args: argparse.Namespace) -> str:
 def run(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 1:
         raise SSRError(f"--limit must be at least 1, got {args.limit}")
+    if args.field and not args.kernels:
+        raise SSRError("--field only applies with --kernels (the upscaler sets use their own recipe)")
     if args.threads is not None:
         if args.threads < 1:
             raise SSRError(f"--threads must be at least 1, got {args.threads}")
@@ -83,7 +91,8 @@ def run(args: argparse.Namespace) -> int:
 
         methods = list(ESTIMATORS) if args.methods == ["bicubic"] else args.methods
         path = run_kernel_bench(args.data, methods, Path(args.out), scale=args.scale, limit=args.limit,
-                                base_seed=args.seed, weights=args.weights, command=_command(args) + " --kernels", progress=not args.quiet)
+                                base_seed=args.seed, weights=args.weights, command=_command(args) + " --kernels", progress=not args.quiet,
+                                fields=args.field)
         print(f"wrote {path}")
         return 0
     opts = BenchOptions(

@@ -1,13 +1,15 @@
 """Degradation engine: kernels, per-pixel kernel fields, their application, noise, JPEG and the
 seeded :class:`DegradationPipeline` (paper Eq. 1 with a kernel per pixel)."""
 
-from .apply import apply_kernel_field, crop_to_multiple, sample_offset
+from .apply import apply_kernel_field, crop_to_multiple, sample_offset, tap_patches
 from .fields import (
     FieldConfig,
     compose_with_kernel,
     depth_informed_field,
     invariant_field,
     kernel_moments,
+    piecewise_field,
+    radial_field,
     random_invariant_field,
     smooth_random_field,
 )
@@ -25,9 +27,10 @@ from .pipeline import PRESETS, DegradationConfig, DegradationPipeline, Degradati
 from .synthetic_depth import random_depth
 
 __all__ = [
-    "apply_kernel_field", "crop_to_multiple", "sample_offset",
+    "apply_kernel_field", "crop_to_multiple", "sample_offset", "tap_patches",
     "FieldConfig", "compose_with_kernel", "depth_informed_field", "invariant_field", "kernel_moments",
-    "random_invariant_field", "smooth_random_field",
+    "piecewise_field", "radial_field",
+    "piecewise_field", "radial_field", "random_invariant_field", "smooth_random_field",
     "anisotropic_gaussian", "center_shift", "default_kernel_size", "defocus_disc", "isotropic_gaussian",
     "motion_kernel", "normalize_kernels",
     "JpegConfig", "NoiseConfig", "gaussian_noise", "jpeg_compress", "poisson_noise",

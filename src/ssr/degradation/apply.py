@@ -22,7 +22,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-__all__ = ["apply_kernel_field", "sample_offset", "crop_to_multiple"]
+__all__ = ["apply_kernel_field", "sample_offset", "crop_to_multiple", "tap_patches"]
 
 
 def sample_offset(scale: int) -> int:
@@ -60,19 +60,38 @@ def apply_kernel_field(hr: torch.Tensor, field: torch.Tensor, scale: int, pad_mo
         raise ValueError(f"HR size {H}x{W} must be {scale} x LR size {h}x{w}; crop it with crop_to_multiple")
     if field.shape[0] not in (1, b):
         raise ValueError("field batch must be 1 or match the image batch")
-    r, s, o = k // 2, scale, sample_offset(scale)
     field = field.to(hr.dtype)
-    pad_hi = r + s  # enough so every phase slice below is complete
+    phases = _phases(hr, k, scale, pad_mode)
+    taps = _taps(k, scale, sample_offset(scale))
+    if torch.is_grad_enabled() and (phases.requires_grad or field.requires_grad):
+        return _FieldApply.apply(phases, field, taps, h, w)
+    return _accumulate(phases, field, taps, h, w)
+
+
+def _phases(hr: torch.Tensor, k: int, s: int, pad_mode: str) -> torch.Tensor:
+    """The padded HR image split into its sampling phases: ``phases[b, c, a, e, y, x] =
+    padded[b, c, s*y + a, s*x + e]`` (``B x C x s x s x H' x W'``)."""
+    b, c, H, W = hr.shape
+    r = k // 2
+    pad_hi = r + s  # enough so every phase slice is complete
     mode = pad_mode if (pad_mode != "reflect" or (r + s < H and r + s < W)) else "replicate"
     padded = F.pad(hr, (r, pad_hi, r, pad_hi), mode=mode)
     hp, wp = padded.shape[-2:]
     hp, wp = hp - hp % s, wp - wp % s
-    # phases[b, c, a, e, y, x] = padded[b, c, s*y + a, s*x + e]
-    phases = padded[..., :hp, :wp].reshape(b, c, hp // s, s, wp // s, s).permute(0, 1, 3, 5, 2, 4).contiguous()
-    taps = _taps(k, s, o)
-    if torch.is_grad_enabled() and (phases.requires_grad or field.requires_grad):
-        return _FieldApply.apply(phases, field, taps, h, w)
-    return _accumulate(phases, field, taps, h, w)
+    return padded[..., :hp, :wp].reshape(b, c, hp // s, s, wp // s, s).permute(0, 1, 3, 5, 2, 4).contiguous()
+
+
+def tap_patches(hr: torch.Tensor, k: int, scale: int, pad_mode: str = "reflect") -> torch.Tensor:
+    """What each tap of a ``k x k`` kernel sees on the LR grid: ``B x k*k x C x h x w`` with
+    ``apply_kernel_field(hr, K, s) == sum_t K[:, t] * tap_patches(hr, k, s)[:, t]``. The blurred
+    LR image is linear in the kernel; a single kernel can be fitted to a target by least squares
+    on these patches (the best single kernel of ``ssr bench --kernels``). Holds ``k*k`` copies
+    of the LR image: for analysis on modest pictures, not for the pipeline."""
+    b, c, H, W = hr.shape
+    h, w = H // scale, W // scale
+    phases = _phases(hr, k, scale, pad_mode)
+    return torch.stack([phases[:, :, a, e, da:da + h, de:de + w]
+                        for _, a, e, da, de in _taps(k, scale, sample_offset(scale))], dim=1)
 
 
 def _taps(k: int, s: int, o: int) -> list[tuple[int, int, int, int, int]]:

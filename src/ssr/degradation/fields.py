@@ -9,6 +9,13 @@ Generators
       the circle-of-confusion diameter is ``A |1/z - 1/z_f|``, i.e. linear in inverse depth),
       with a random focal plane ``d_focus`` and aperture ``A``; orientation and anisotropy vary
       smoothly. Optionally composed with a global camera-shake (motion) kernel.
+    * :func:`piecewise_field` -- a few regions (soft-edged Voronoi cells laid without regard to
+      the picture) each with its own random kernel: blur that changes abruptly and is not
+      predicted by depth or content (mixed focus, composited or stitched pictures).
+    * :func:`radial_field` -- lens aberrations: sharp near an optical centre, wider and more
+      anisotropic towards the corners, oriented along or across the radius (field curvature,
+      astigmatism). **Held out**: no shipped training config draws it, so it measures how kernel
+      estimation generalises to a recipe it has never seen (``ssr bench --kernels --field radial``).
 
 All generators build the field in row bands so that the temporaries stay bounded whatever
 the image size; only the output field itself scales with the image.
@@ -21,9 +28,11 @@ from dataclasses import dataclass
 import torch
 
 from .kernels import anisotropic_gaussian, center_shift, default_kernel_size, defocus_disc, motion_kernel
-from .random import chance, choice, smooth_noise, uniform_float
+from .random import chance, choice, log_uniform_float, smooth_noise, uniform_float
 
-FIELD_KINDS = ("depth", "smooth", "invariant")
+FIELD_KINDS = ("depth", "smooth", "invariant", "piecewise", "radial")
+#: field kinds kept out of every training mixture (validation of generalisation only)
+HELD_OUT_KINDS = ("radial",)
 FAMILIES = ("gaussian", "disc", "mixed")
 
 # temporaries per band: about this many (k*k * pixels) elements
@@ -36,7 +45,7 @@ class FieldConfig:
     a default proportional to the scale (given for x4 in brackets).
 
     Attributes:
-        kind: ``depth`` (paper default), ``smooth`` or ``invariant``.
+        kind: ``depth`` (paper default), ``smooth``, ``invariant``, ``piecewise`` or ``radial``.
         family: ``gaussian`` (anisotropic, the paper's setting), ``disc`` (defocus pillbox) or
             ``mixed`` (one of the two per image).
         kernel_size: odd size ``k`` (21 at x4).
@@ -48,6 +57,7 @@ class FieldConfig:
             pixel (something is in focus, as in most photos) rather than drawn uniformly.
         cells: range of the number of variation cells across the image for orientation and
             anisotropy (larger = faster variation).
+        regions: range of the number of regions of a ``piecewise`` field.
         motion_prob: probability of composing the field with a global camera-shake kernel.
         motion_length_range: range of the motion path extent, in HR pixels ((2, 12) at x4).
     """
@@ -61,6 +71,7 @@ class FieldConfig:
     min_ratio_range: tuple[float, float] = (0.35, 1.0)
     focus_on_content_prob: float = 0.7
     cells: tuple[float, float] = (1.0, 3.0)
+    regions: tuple[int, int] = (2, 6)
     motion_prob: float = 0.0
     motion_length_range: tuple[float, float] | None = None
 
@@ -273,6 +284,91 @@ def random_invariant_field(
     fld = _maybe_motion(fld, gen, cfg, params)
     width = torch.tensor(widths, device=device).view(b, 1, 1, 1).expand(b, 1, h, w)
     return fld, {"width": width, "params": params}
+
+
+def piecewise_field(
+    gen: torch.Generator | None, b: int, h: int, w: int, cfg: FieldConfig, scale: int, device=None,
+) -> tuple[torch.Tensor, dict]:
+    """A few regions with independent kernels: ``n`` seeds (``cfg.regions``) drawn uniformly over
+    the picture, each LR pixel a soft (softmax over negative squared distances, edge width a few
+    LR px) mixture of the kernels of its nearest seeds. Widths are log-uniform in
+    ``cfg.sigma_range`` (as many sharp regions as blurry ones), anisotropy and orientation
+    uniform. Returns ``(field, info)`` like :func:`depth_informed_field`; ``info["width"]`` is the
+    mixture of the regions' major widths."""
+    cfg = cfg.resolved(scale)
+    smin, smax = cfg.sigma_range
+    lo_r, hi_r = int(cfg.regions[0]), int(cfg.regions[1])
+    if not 1 <= lo_r <= hi_r:
+        raise ValueError(f"regions must satisfy 1 <= lo <= hi, got {cfg.regions}")
+    k, shift = cfg.kernel_size, center_shift(scale)
+    fld = torch.zeros(b, k * k, h, w, device=device)
+    yy = torch.arange(h, device=device, dtype=torch.float32).view(h, 1)
+    xx = torch.arange(w, device=device, dtype=torch.float32).view(1, w)
+    params, widths = [], []
+    for i in range(b):
+        n = int(torch.randint(lo_r, hi_r + 1, (), generator=gen))
+        edge = uniform_float(gen, 0.5, 3.0)  # LR px
+        fam = _pick_family(gen, cfg)
+        logits, kernels, s1s = [], [], []
+        for _ in range(n):
+            cy, cx = uniform_float(gen, 0, h), uniform_float(gen, 0, w)
+            logits.append(-((yy - cy) ** 2 + (xx - cx) ** 2))
+            s1 = log_uniform_float(gen, smin, smax)
+            s2 = max(s1 * uniform_float(gen, cfg.min_ratio_range[0], 1.0), 0.2)
+            th = uniform_float(gen, 0, math.pi)
+            kern = _kernels_from_params(fam, torch.full((1, 1, 1), s1), torch.full((1, 1, 1), s2),
+                                        torch.full((1, 1, 1), th), k, shift)
+            kernels.append(kern.reshape(-1).to(device))
+            s1s.append(s1)
+        # the distance gap between the two nearest seeds sets the blend: d1^2 - d2^2 ~ 2 D gap
+        d2 = torch.stack(logits)
+        scale_px = 2.0 * edge * max(h, w) / max(n, 1) ** 0.5
+        weights = torch.softmax(d2 / scale_px, dim=0)  # n x h x w
+        for r in range(n):
+            fld[i].addcmul_(kernels[r].view(-1, 1, 1), weights[r][None])
+        widths.append((weights * torch.tensor(s1s, device=device).view(n, 1, 1)).sum(0, keepdim=True))
+        params.append({"field": "piecewise", "family": fam, "regions": n, "widths": s1s, "edge": edge})
+    fld = _maybe_motion(fld, gen, cfg, params)
+    return fld, {"width": torch.stack(widths), "params": params}
+
+
+def radial_field(
+    gen: torch.Generator | None, b: int, h: int, w: int, cfg: FieldConfig, scale: int, device=None,
+) -> tuple[torch.Tensor, dict]:
+    """Lens-aberration field (held out from training, see :data:`HELD_OUT_KINDS`).
+
+    With ``rho`` the distance from an optical centre near the middle of the frame (normalised to
+    1 at the farthest corner), the major width is ``s0 + g * rho ** p`` (``p`` in 1-3), the
+    anisotropy ``1 - a * rho`` and the major axis tangential (astigmatism's sagittal blur) or
+    radial, one per image. Returns ``(field, info)`` like :func:`depth_informed_field`."""
+    cfg = cfg.resolved(scale)
+    smin, smax = cfg.sigma_range
+    k, shift = cfg.kernel_size, center_shift(scale)
+    fld = torch.empty(b, k * k, h, w, device=device)
+    yy = torch.arange(h, device=device, dtype=torch.float32).view(h, 1).expand(h, w)
+    xx = torch.arange(w, device=device, dtype=torch.float32).view(1, w).expand(h, w)
+    params, widths = [], []
+    for i in range(b):
+        cy = (0.5 + uniform_float(gen, -0.2, 0.2)) * h
+        cx = (0.5 + uniform_float(gen, -0.2, 0.2)) * w
+        dy, dx = yy - cy, xx - cx
+        rho = (dy ** 2 + dx ** 2).sqrt()
+        rho = rho / rho.max().clamp_min(1e-6)
+        s0 = log_uniform_float(gen, smin, max(smin, min(smax, 1.0)))
+        gain = uniform_float(gen, 0.3, 1.0) * (smax - s0)
+        power = uniform_float(gen, 1.0, 3.0)
+        aniso = uniform_float(gen, 0.2, 0.7)
+        tangential = chance(gen, 0.5)
+        width = (s0 + gain * rho ** power).clamp(smin, smax)
+        theta = torch.atan2(dy, dx) + (math.pi / 2 if tangential else 0.0)
+        fam = _pick_family(gen, cfg)
+        fld[i:i + 1] = _field_from_maps(fam, width[None], (width * (1 - aniso * rho)).clamp_min(0.2)[None],
+                                        theta[None], k, shift)
+        widths.append(width[None])
+        params.append({"field": "radial", "family": fam, "base_sigma": s0, "gain": gain, "power": power,
+                       "anisotropy": aniso, "tangential": tangential, "centre": (cy, cx)})
+    fld = _maybe_motion(fld, gen, cfg, params)
+    return fld, {"width": torch.stack(widths), "params": params}
 
 
 def _maybe_motion(fld: torch.Tensor, gen, cfg: FieldConfig, params: list[dict]) -> torch.Tensor:

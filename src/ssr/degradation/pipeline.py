@@ -23,7 +23,8 @@ from dataclasses import asdict, dataclass, field as dc_field
 import torch
 
 from .apply import apply_kernel_field, crop_to_multiple
-from .fields import FieldConfig, depth_informed_field, random_invariant_field, smooth_random_field
+from .fields import (FieldConfig, depth_informed_field, piecewise_field, radial_field, random_invariant_field,
+                     smooth_random_field)
 from .noise import JpegConfig, NoiseConfig, sample_and_add_noise, sample_and_jpeg
 from .random import device_generator
 from .synthetic_depth import random_depth, to_resolution
@@ -182,10 +183,10 @@ class DegradationPipeline:
 
         if cfg.field.kind == "depth":
             fld, info = depth_informed_field(depth_lr, gen, cfg.field, s)
-        elif cfg.field.kind == "smooth":
-            fld, info = smooth_random_field(gen, b, h, w, cfg.field, s, device=dev)
         else:
-            fld, info = random_invariant_field(gen, b, h, w, cfg.field, s, device=dev)
+            make = {"smooth": smooth_random_field, "piecewise": piecewise_field, "radial": radial_field,
+                    "invariant": random_invariant_field}[cfg.field.kind]
+            fld, info = make(gen, b, h, w, cfg.field, s, device=dev)
 
         lr = apply_kernel_field(hr, fld, s)
         dgen = device_generator(gen, dev)

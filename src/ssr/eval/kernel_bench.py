@@ -9,7 +9,13 @@ each estimator then predicts ``K_est`` from the LR image, and we report
   width maps within each picture and of the mean widths across pictures;
 * **LR re-synthesis PSNR**: PSNR between ``HR (*) K_est`` and ``HR (*) K`` sampled on the LR grid
   (the clean LR each kernel field would produce; RGB, float, no border crop): how well the
-  estimate explains the image formation, weighting errors by how much they change the image.
+  estimate explains the image formation, weighting errors by how much they change the image;
+* **observed-LR PSNR**: PSNR between ``HR (*) K_est`` and the LR picture itself (noise and JPEG
+  included), where the true kernels also score a finite value (the ``true-kernels`` row).
+
+``fields`` replaces the recipe's field kind (``depth``, ``smooth``, ``piecewise``,
+``invariant`` or the held-out ``radial``, see :mod:`ssr.degradation.fields`), so one set is
+scored under several blur families.
 
 Estimators:
 
@@ -19,6 +25,9 @@ Estimators:
 ``dkenet-nodepth``           the DKENet trained without depth
 ``dkenet-true-depth``        DKENet given the depth that generated the blur (an upper bound)
 ``mean-kernel``              the mean training kernel everywhere (a prior, no estimation)
+``best-single``              oracle: the one valid kernel per picture (non-negative taps summing
+                             to one) that best re-synthesises the clean LR (least squares)
+``true-kernels``             the true field (reference for the observed-LR PSNR)
 ==========================  ===========================================================
 """
 from __future__ import annotations
@@ -29,13 +38,14 @@ from pathlib import Path
 
 import torch
 
-from ..degradation import DegradationConfig, apply_kernel_field
+from ..degradation import DegradationConfig, apply_kernel_field, tap_patches
+from ..degradation.fields import FIELD_KINDS, HELD_OUT_KINDS
 from ..errors import SSRError
 from ..io import list_images, write_json, write_text
 from .datasets import DEFAULT_PRESET, degrade_source, image_seed, parse_spec, scene_depth
 from .report import machine_line
 
-ESTIMATORS = ("svkr", "svkr-t1", "dkenet-nodepth", "dkenet-true-depth", "mean-kernel")
+ESTIMATORS = ("svkr", "svkr-t1", "dkenet-nodepth", "dkenet-true-depth", "mean-kernel", "best-single", "true-kernels")
 
 
 def _load(weights: str | None, device: str):
@@ -48,9 +58,43 @@ def _load(weights: str | None, device: str):
     return pipe.svkr, nodepth
 
 
+def best_single_kernel(hr: torch.Tensor, target: torch.Tensor, k: int, scale: int) -> torch.Tensor:
+    """The ``k*k`` kernel ``K`` (non-negative taps summing to one) minimising
+    ``|apply(hr, K) - target|^2``: least squares on :func:`~ssr.degradation.tap_patches` (with a
+    Lagrange term for the sum and a tiny ridge), then projected gradient onto the simplex. ``hr``: ``1 x 3 x H x W``; ``target``: ``1 x 3 x h x w``; returns ``k*k``."""
+    a = tap_patches(hr, k, scale).reshape(k * k, -1).double()  # taps x (C h w)
+    gram = a @ a.T
+    gram += torch.eye(k * k, dtype=gram.dtype) * (1e-6 * gram.diagonal().mean())
+    rhs = a @ target.reshape(-1).double()
+    ones = torch.ones(k * k, dtype=gram.dtype)
+    sol = torch.linalg.solve(gram, torch.stack([rhs, ones], 1))
+    k0, g1 = sol[:, 0], sol[:, 1]
+    kern = k0 + g1 * (1 - k0.sum()) / g1.sum()
+    # a valid kernel: projected gradient onto the simplex (non-negative taps summing to one)
+    step = 1.0 / torch.linalg.eigvalsh(gram)[-1]
+    kern = mom = _simplex(kern)
+    t = 1.0
+    for _ in range(1000):  # FISTA (accelerated projected gradient)
+        nxt = _simplex(mom - step * (gram @ mom - rhs))
+        t_next = (1 + math.sqrt(1 + 4 * t * t)) / 2
+        mom, kern, t = nxt + (t - 1) / t_next * (nxt - kern), nxt, t_next
+    return kern.float()
+
+
+def _simplex(v: torch.Tensor) -> torch.Tensor:
+    """Euclidean projection of a vector onto the probability simplex."""
+    u, _ = torch.sort(v, descending=True)
+    css = u.cumsum(0) - 1
+    idx = torch.arange(1, v.numel() + 1, dtype=v.dtype)
+    rho = int((u - css / idx > 0).nonzero().max())
+    return (v - css[rho] / (rho + 1)).clamp_min(0)
+
+
 @torch.no_grad()
-def estimate(name: str, svkr, nodepth, lr: torch.Tensor, true_depth: torch.Tensor) -> torch.Tensor:
-    """Kernel field ``1 x k*k x h x w`` of estimator ``name`` for ``lr`` (``1 x 3 x h x w``)."""
+def estimate(name: str, svkr, nodepth, lr: torch.Tensor, true_depth: torch.Tensor,
+             hr: torch.Tensor | None = None, true_kernels: torch.Tensor | None = None) -> torch.Tensor:
+    """Kernel field ``1 x k*k x h x w`` of estimator ``name`` for ``lr`` (``1 x 3 x h x w``);
+    the oracles ``best-single`` and ``true-kernels`` also need ``hr`` and the true field."""
     if name == "svkr":
         return svkr(lr, rounds=3, return_kernels=True).kernels
     if name == "svkr-t1":
@@ -65,6 +109,15 @@ def estimate(name: str, svkr, nodepth, lr: torch.Tensor, true_depth: torch.Tenso
         nb = svkr.nonblind
         h, w = lr.shape[-2:]
         return nb.pca_mean.view(1, -1, 1, 1).expand(1, -1, h, w)
+    if name in ("best-single", "true-kernels"):
+        if hr is None or true_kernels is None:
+            raise SSRError(f"{name} is an oracle: it needs the HR picture and the true kernels")
+        if name == "true-kernels":
+            return true_kernels
+        k = math.isqrt(true_kernels.shape[1])
+        scale = hr.shape[-1] // lr.shape[-1]
+        kern = best_single_kernel(hr, apply_kernel_field(hr, true_kernels, scale), k, scale)
+        return kern.view(1, -1, 1, 1).expand(1, -1, *lr.shape[-2:])
     raise SSRError(f"unknown kernel estimator {name!r}; choose from {', '.join(ESTIMATORS)}")
 
 
@@ -81,7 +134,8 @@ def kernel_width(field: torch.Tensor) -> torch.Tensor:
     return var.clamp_min(0).sqrt()
 
 
-def _corr(a: torch.Tensor, b: torch.Tensor) -> float:
+def width_corr(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Pearson correlation of two maps (0 when either is constant)."""
     a, b = a.flatten().double(), b.flatten().double()
     a, b = a - a.mean(), b - b.mean()
     den = (a.norm() * b.norm()).item()
@@ -95,25 +149,35 @@ def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def run_kernel_bench(data: list[str], estimators: list[str], out: Path, scale: int = 4, limit: int | None = None,
                      base_seed: int = 0, weights: str | None = None, device: str = "cpu", command: str = "",
-                     progress: bool = True) -> Path:
-    """Score kernel estimators on synthetic sets; writes ``OUT/kernels.md`` and ``OUT/kernels.json``."""
+                     progress: bool = True, fields: list[str] | None = None) -> Path:
+    """Score kernel estimators on synthetic sets; writes ``OUT/kernels.md`` and ``OUT/kernels.json``.
+
+    ``fields``: field kinds to score every set under (default: the preset's own, ``depth``)."""
     from tqdm.auto import tqdm
 
     bad = [e for e in estimators if e not in ESTIMATORS]
     if bad:
         raise SSRError(f"unknown kernel estimator(s) {', '.join(bad)}; choose from {', '.join(ESTIMATORS)}")
-    svkr, nodepth = _load(weights, device)
-    rows = []
-    for spec_text in data:
-        spec = parse_spec(spec_text)
+    bad = [f for f in fields or () if f not in FIELD_KINDS]
+    if bad:
+        raise SSRError(f"unknown field kind(s) {', '.join(bad)}; choose from {', '.join(FIELD_KINDS)}")
+    specs = [parse_spec(t) for t in data]
+    for spec in specs:
         if (spec.path / "HR").is_dir():
             raise SSRError(f"{spec.path}: kernel accuracy needs an HR-only folder (true kernels are synthetic)")
+    svkr, nodepth = _load(weights, device)
+    rows = []
+    for spec, kind in [(s, f) for s in specs for f in (fields or [None])]:
         preset = spec.preset or DEFAULT_PRESET
         cfg = DegradationConfig.preset(preset, scale=scale)
         cfg.field.kernel_size = int(svkr.dkenet.config["kernel_size"])  # the set's kernels in the models' window
+        if kind is not None:
+            cfg.field.kind = kind
         sources = list_images([spec.path])[:limit]
-        label = f"{spec.path.name} x{scale} {preset}" + ("" if spec.depth == "synthetic" else f" (blur from {spec.depth} depth)")
-        scores = {e: {"l1": [], "psnr": [], "sec": [], "width": [], "true_width": [], "corr": []} for e in estimators}
+        label = (f"{spec.path.name} x{scale} {preset} {cfg.field.kind}" + (" (held out)" if cfg.field.kind in HELD_OUT_KINDS else "")
+                 + ("" if spec.depth == "synthetic" or cfg.field.kind != "depth" else f" (blur from {spec.depth} depth)"))
+        scores = {e: {"l1": [], "psnr": [], "obs": [], "sec": [], "width": [], "true_width": [], "corr": []}
+                  for e in estimators}
         for src in tqdm(sources, desc=f"kernels {label}", disable=not progress):
             deg = degrade_source(src, cfg, image_seed(base_seed, src.name), spec.depth)
             lr, hr, gt = deg.lr.to(device), deg.hr.to(device), deg.kernels.to(device)
@@ -122,32 +186,35 @@ def run_kernel_bench(data: list[str], estimators: list[str], out: Path, scale: i
             true_w = kernel_width(gt)
             for e in estimators:
                 t0 = time.perf_counter()
-                k = estimate(e, svkr, nodepth, lr, true_depth)
+                k = estimate(e, svkr, nodepth, lr, true_depth, hr=hr, true_kernels=gt)
                 scores[e]["sec"].append(time.perf_counter() - t0)
                 scores[e]["l1"].append(float((k - gt).abs().sum(1).mean()))
-                scores[e]["psnr"].append(_psnr(apply_kernel_field(hr, k, scale).clamp(0, 1), clean.clamp(0, 1)))
+                resynth = apply_kernel_field(hr, k, scale).clamp(0, 1)
+                scores[e]["psnr"].append(_psnr(resynth, clean.clamp(0, 1)))
+                scores[e]["obs"].append(_psnr(resynth, lr))
                 est_w = kernel_width(k)
                 scores[e]["width"].append(float(est_w.mean()))
                 scores[e]["true_width"].append(float(true_w.mean()))
-                scores[e]["corr"].append(_corr(est_w, true_w))
+                scores[e]["corr"].append(width_corr(est_w, true_w))
         for e in estimators:
             s = scores[e]
             n = max(1, len(s["l1"]))
             # width correlation across images (does the estimate follow how blurry each picture is?)
-            across = _corr(torch.tensor(s["width"]), torch.tensor(s["true_width"])) if n > 1 else 0.0
+            across = width_corr(torch.tensor(s["width"]), torch.tensor(s["true_width"])) if n > 1 else 0.0
             rows.append({"dataset": label, "estimator": e, "images": len(s["l1"]), "kernel_l1": sum(s["l1"]) / n,
-                         "resynth_psnr": sum(s["psnr"]) / n, "sec": sum(s["sec"]) / n,
+                         "resynth_psnr": sum(s["psnr"]) / n, "observed_psnr": sum(s["obs"]) / n, "sec": sum(s["sec"]) / n,
                          "width": sum(s["width"]) / n, "true_width": sum(s["true_width"]) / n,
                          "width_corr_within": sum(s["corr"]) / n, "width_corr_across": across})
     out.mkdir(parents=True, exist_ok=True)
     lines = ["# Kernel estimation accuracy", "", f"Command: `{command}`" if command else "", "",
              f"Machine: {machine_line()}", "",
-             "| dataset | estimator | images | kernel L1 ↓ | LR re-synthesis PSNR (dB) ↑ | mean width (true) | "
-             "width corr. within images ↑ | width corr. across images ↑ | s / image |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+             "| dataset | estimator | images | kernel L1 ↓ | LR re-synthesis PSNR (dB) ↑ | observed-LR PSNR (dB) ↑ | "
+             "mean width (true) | width corr. within images ↑ | width corr. across images ↑ | s / image |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
+        resynth = "∞" if math.isinf(r["resynth_psnr"]) or r["resynth_psnr"] >= 119 else f"{r['resynth_psnr']:.2f}"
         lines.append(f"| {r['dataset']} | {r['estimator']} | {r['images']} | {r['kernel_l1']:.4f} | "
-                     f"{r['resynth_psnr']:.2f} | {r['width']:.2f} ({r['true_width']:.2f}) | "
+                     f"{resynth} | {r['observed_psnr']:.2f} | {r['width']:.2f} ({r['true_width']:.2f}) | "
                      f"{r['width_corr_within']:.2f} | {r['width_corr_across']:.2f} | {r['sec']:.2f} |")
     lines += ["", "Width: RMS radius of a kernel in HR pixels (the sigma of an isotropic Gaussian). Correlation "
               "within images: Pearson correlation between the estimated and true width maps of a picture, "
@@ -158,4 +225,4 @@ def run_kernel_bench(data: list[str], estimators: list[str], out: Path, scale: i
     return write_text(out / "kernels.md", "\n".join(lines) + "\n")
 
 
-__all__ = ["ESTIMATORS", "estimate", "kernel_width", "run_kernel_bench", "scene_depth"]
+__all__ = ["ESTIMATORS", "best_single_kernel", "estimate", "kernel_width", "run_kernel_bench", "scene_depth", "width_corr"]

@@ -214,6 +214,16 @@ class NonBlindTrainer(_SRStage):
         return {**super().export_extra(), "pca_explained_variance": getattr(self, "pca_explained", None)}
 
 
+def width_correlation(est: torch.Tensor, true: torch.Tensor) -> float:
+    """Within-picture Pearson correlation of estimated and true kernel widths (RMS radius),
+    averaged over the samples of a batch whose true width varies (``B x k*k x h x w`` each)."""
+    from ..eval.kernel_bench import kernel_width, width_corr
+
+    ew, tw = kernel_width(est.float()), kernel_width(true.float())
+    vals = [width_corr(e, t) for e, t in zip(ew, tw) if float(t.std()) > 1e-3]
+    return sum(vals) / len(vals) if vals else 0.0
+
+
 def kernel_shape(field: torch.Tensor) -> torch.Tensor:
     """Shape descriptor of a kernel field ``B x k*k x h x w`` -> ``B x 3 x h x w``: RMS extent
     along rows and columns (HR px, about the ``sigma`` of a Gaussian) and the correlation of the
@@ -327,6 +337,7 @@ class DKENetTrainer(_SRStage):
             tag = "" if r == 0 else f"_r{r + 1}"
             out[f"val_kernel_l1{tag}"] = float((est - b["kernels"]).abs().sum(1).mean())
             out[f"val_resynth_psnr{tag}"] = psnr(apply_kernel_field(b["hr"], est, self.scale), clean)
+            out[f"val_width_corr{tag}"] = width_correlation(est, b["kernels"])
         return out
 
 
