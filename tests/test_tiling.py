@@ -90,3 +90,15 @@ def test_the_cli_pins_the_allocator_threshold():
     applied = fixed_mmap_threshold()
     if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
         assert applied
+
+
+def test_the_python_api_pins_the_allocator_threshold(tmp_path, monkeypatch):
+    import ssr.tiling
+    from ssr.pipeline import SSRPipeline
+
+    from tiny import tiny_pipeline
+
+    calls = []
+    monkeypatch.setattr(ssr.tiling, "fixed_mmap_threshold", lambda: calls.append(1) or True)
+    SSRPipeline.from_pretrained(tiny_pipeline(tmp_path / "pipe"), load_diffusion=False)
+    assert calls

@@ -226,6 +226,9 @@ class SSRPipeline:
     def __init__(self, svkr: SVKR, depth_spec: str = "builtin", diffusion: "SSRDiffusion | None" = None,
                  strength: float = 1.0, start: float = 1.0, scheduler: str = "dpm++",
                  priors: dict[str, Path] | None = None, realism: float = 1.0):
+        from .tiling import fixed_mmap_threshold
+
+        fixed_mmap_threshold()  # memory bounded by the tile from Python too, not only from the CLI
         self.svkr = svkr
         #: the prior-backed sets for SVKR's last round (``prior/`` folders; empty: none)
         self.priors = PriorSets(priors or {}, svkr.device)

@@ -213,3 +213,23 @@ def _grow(prev: torch.Tensor | None, b: int, c: int, rows: int, width: int, devi
     if prev is not None and prev.shape[-2]:
         out[..., :prev.shape[-2], :] = prev
     return out
+
+
+#: glibc's M_MMAP_THRESHOLD: allocations above it get their own pages, returned when freed
+MMAP_THRESHOLD = 4 << 20
+
+
+def fixed_mmap_threshold() -> bool:
+    """Pin glibc's mmap threshold (once per process; the CLI and :class:`ssr.SSRPipeline` call it).
+    By default glibc raises it each time a large block is freed, so the next tiles' large
+    tensors come from the heap, whose freed pages are not returned: measured
+    (benchmarks/memory_bench.py, 256^2 input, one tile), peak RSS 2.6-3.3 GB instead of 1.0 GB.
+    Returns whether it applied (glibc only)."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        name = ctypes.util.find_library("c")
+        return bool(name) and bool(ctypes.CDLL(name).mallopt(-3, MMAP_THRESHOLD))  # -3: M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        return False

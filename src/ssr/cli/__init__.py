@@ -13,6 +13,7 @@ from typing import Sequence
 
 from .. import __version__
 from ..errors import SSRError
+from ..tiling import fixed_mmap_threshold  # noqa: F401  (re-exported: the CLI pins it in main)
 from . import bench, degrade, depth, serve, train, upscale
 
 COMMANDS = [upscale, degrade, depth, train, bench, serve]
@@ -32,25 +33,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _sigterm(signum, frame):  # pragma: no cover - exercised through a subprocess in the tests
     raise KeyboardInterrupt  # so SIGTERM cleans up like Ctrl-C: no partial output, no temp file
-
-
-#: glibc's M_MMAP_THRESHOLD: allocations above it get their own pages, returned when freed
-MMAP_THRESHOLD = 4 << 20
-
-
-def fixed_mmap_threshold() -> bool:
-    """Pin glibc's mmap threshold. By default glibc raises it each time a large block is freed,
-    so the next tiles' large tensors come from the heap, whose freed pages are not returned:
-    measured (benchmarks/memory_bench.py, 256^2 input, one tile), peak RSS 2.6-3.3 GB instead of
-    1.0 GB. Returns whether it applied (glibc only)."""
-    import ctypes
-    import ctypes.util
-
-    try:
-        name = ctypes.util.find_library("c")
-        return bool(name) and bool(ctypes.CDLL(name).mallopt(-3, MMAP_THRESHOLD))  # -3: M_MMAP_THRESHOLD
-    except (OSError, AttributeError):
-        return False
 
 
 def main(argv: Sequence[str] | None = None) -> int:
