@@ -182,3 +182,97 @@ def test_large_pictures_estimate_depth_on_a_reduced_grid():
         svkr_mod.DEPTH_GRID_MAX = old
     assert seen == [(40, 60), (40, 60)] and tuple(out.depth.shape[-2:]) == (40, 60)
     assert svkr.depth_grid(20, 30) == 1  # 120 <= 1024: the whole SR picture, as before
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_dihedral_kernel_follows_the_picture(scale):
+    """Blurring the transformed picture with the transformed kernel is the transformed blur,
+    sub-pixel centring included (a plain flip of the taps is one tap off at even scales)."""
+    from ssr.degradation import apply_kernel_field, invariant_field
+    from ssr.degradation.kernels import anisotropic_gaussian, center_shift, motion_kernel
+    from ssr.svkr import dihedral, dihedral_kernel
+
+    g = torch.Generator().manual_seed(scale)
+    k, h = 4 * scale + 5, 48 // scale
+    hr = torch.rand(1, 3, h * scale, h * scale, generator=g)
+    kern = 0.5 * anisotropic_gaussian(torch.tensor(2.0), torch.tensor(0.7), torch.tensor(0.6), k=k,
+                                      shift=center_shift(scale)).reshape(1, -1)
+    kern = kern + 0.5 * motion_kernel(k, 6.0, generator=g).reshape(1, -1)
+    ref = apply_kernel_field(hr, invariant_field(kern, h, h), scale)
+    inner = slice(3, -3)
+    for t in range(8):
+        moved = apply_kernel_field(dihedral(hr, t), invariant_field(dihedral_kernel(kern, t, scale), h, h), scale)
+        assert (moved - dihedral(ref, t))[..., inner, inner].abs().max() < 1e-3, t
+
+
+def test_camera_codes_average_the_sharpest_textured_pixels():
+    from ssr.svkr import camera_codes
+
+    h = w = 10
+    codes = torch.zeros(1, 2, h, w)
+    width = torch.full((1, 1, h, w), 2.0)
+    detail = torch.zeros(1, 1, h, w)
+    detail[..., :, 5:] = 1.0           # the right half has detail
+    width[..., :, :5] = 0.3            # the flat left half claims to be sharpest: no evidence
+    width[..., 0:2, 5:] = 0.8          # the sharpest textured pixels: 2 rows x 5 = 10 of 50
+    codes[:, 0, 0:2, 5:] = 1.0
+    codes[:, 1] = 5.0
+    cam = camera_codes(codes, width, detail)
+    assert torch.allclose(cam, torch.tensor([[1.0, 5.0]]))
+
+
+class HalfSharpDKENet(torch.nn.Module):
+    """A stand-in estimator: a narrow Gaussian on the left half of the picture, a wide one on
+    the right, whatever the input."""
+
+    def __init__(self, k=9):
+        super().__init__()
+        from ssr.degradation.kernels import isotropic_gaussian
+
+        self.config = {"kernel_size": k}
+        self.narrow = isotropic_gaussian(torch.tensor(0.6), k=k).reshape(-1)
+        self.wide = isotropic_gaussian(torch.tensor(2.0), k=k).reshape(-1)
+
+    def forward(self, lr, depth=None, feedback=None):
+        b, _, h, w = lr.shape
+        out = self.wide.view(1, -1, 1, 1).repeat(b, 1, h, w)
+        out[..., : w // 2] = self.narrow.view(1, -1, 1, 1)
+        return out
+
+
+def test_keep_bokeh_conditions_the_last_round_on_the_camera_kernel():
+    from ssr.degradation import kernel_width
+
+    _, nb = tiny_models()
+    kk = nb.config["kernel_size"] ** 2
+    dk = HalfSharpDKENet()
+    # a PCA whose span holds both kernels (as the shipped one holds the training kernels)
+    mean = (dk.narrow + dk.wide) / 2
+    cols = torch.cat([(dk.narrow - mean)[:, None], torch.randn(kk, 2, generator=torch.Generator().manual_seed(2))], 1)
+    nb.set_pca(mean, torch.linalg.qr(cols)[0].T.contiguous(), torch.full((3,), 0.01))  # codes that matter
+    with torch.no_grad():  # and a net that listens to them
+        for sft in nb.sfts:
+            sft.gamma.weight.mul_(20)
+            sft.beta.weight.mul_(20)
+        nb.out[-1].weight.mul_(5)
+    svkr = SVKR(dk, nb, get_depth_estimator("vertical"), rounds=2)
+    lr = torch.rand(1, 3, 12, 16, generator=torch.Generator().manual_seed(1))
+    plain = svkr(lr, return_kernels=True)
+    kept = svkr(lr, keep_bokeh=True, return_kernels=True)
+    cam = kept.camera_kernel
+    assert cam.shape == (1, kk) and torch.all(cam >= 0)
+    assert abs(float(cam.sum()) - 1) < 1e-5 and plain.camera_kernel is None
+    # the camera kernel is the sharp one (up to the 3-component PCA), not the mean of the field
+    width = float(kernel_width(cam[:, :, None, None]))
+    narrow, wide = (float(kernel_width(k.view(1, -1, 1, 1))) for k in (dk.narrow, dk.wide))
+    assert abs(width - narrow) < 0.25 * (wide - narrow), (width, narrow, wide)
+    # the estimated field is still returned; the SR is the non-blind net on the camera kernel alone
+    assert torch.allclose(kept.kernels, plain.kernels)
+    field = cam[:, :, None, None].expand(-1, -1, 12, 16)
+    with torch.no_grad():
+        want = nb(lr, codes=nb.kernel_codes(field)).clamp(0, 1)
+    assert torch.allclose(kept.sr, want, atol=1e-5)
+    right = (kept.sr - plain.sr)[..., 40:].abs().mean()   # the wide half is conditioned differently
+    assert right > 10 * (kept.sr - plain.sr)[..., :24].abs().mean() and right > 1e-4
+    ens = svkr(lr, keep_bokeh=True, ensemble=True)  # the 8 transforms run with the turned camera kernel
+    assert ens.camera_kernel.shape == cam.shape and ens.sr.shape == kept.sr.shape

@@ -141,12 +141,14 @@ class PipelineOutput:
         depth: ``B x 1 x sH x sW`` relative inverse depth (native SR size), when maps were requested.
         kernel_codes: ``B x n x h x w`` PCA codes of the per-pixel kernels, when maps were requested.
         kernels: ``B x k*k x h x w`` full kernel field, when requested and small enough.
+        camera_kernel: ``B x k*k``, the camera kernel the last round used with ``keep_bokeh``.
     """
 
     image: torch.Tensor
     depth: torch.Tensor | None = None
     kernel_codes: torch.Tensor | None = None
     kernels: torch.Tensor | None = None
+    camera_kernel: torch.Tensor | None = None
     #: the picture read from disk when the pipeline was given a path (its alpha, bit depth and
     #: grayscale flag are kept by :meth:`save`, as ``ssr upscale`` keeps them)
     source: "LoadedImage | None" = None
@@ -410,6 +412,7 @@ class SSRPipeline:
         prior: bool | None = None,
         progress=None,
         output_dtype: torch.dtype = torch.float32,
+        keep_bokeh: bool = False,
     ) -> PipelineOutput:
         """Super-resolve ``image``: a tensor (``3 x h x w`` or ``B x 3 x h x w`` in [0, 1]), a
         ``PIL.Image`` or a file path (:func:`as_image_tensor`).
@@ -448,6 +451,9 @@ class SSRPipeline:
                 pictures between SVKR's rounds, so that memory is bounded by the tile (what
                 ``ssr upscale`` does; at the native scale without diffusion nothing is held in
                 float32 at full size).
+            keep_bokeh: the depth-of-field mode: undo the camera's blur but keep the scene's
+                defocus (out-of-focus regions stay smooth, nothing is invented there); SVKR's last
+                round is conditioned on the camera kernel alone (:class:`ssr.svkr.SVKR`).
         """
         if diffusion is None:
             diffusion = self.has_diffusion
@@ -472,7 +478,7 @@ class SSRPipeline:
 
         rounds = self.svkr.rounds if svkr_rounds is None else int(svkr_rounds)
         eff = self.strength if strength is None else float(strength)
-        calls = rounds + (7 if ensemble else 0) + (1 if diffusion and eff != 0 else 0)
+        calls = rounds + (7 if ensemble else 0) + (1 if diffusion and eff != 0 else 0) + (1 if keep_bokeh else 0)
         total, done = calls * count_tiles(h, w, tile, tile_overlap), [0]
 
         def tick() -> None:
@@ -488,12 +494,16 @@ class SSRPipeline:
             out = self.svkr(image, rounds=svkr_rounds, tile=tile, tile_overlap=tile_overlap,
                             return_kernels=return_kernels, ensemble=ensemble, final=final,
                             out_dtype=output_dtype if direct else torch.float32,
-                            return_codes=diffusion or return_maps or return_kernels)
+                            return_codes=diffusion or return_maps or return_kernels, keep_bokeh=keep_bokeh)
             sr = out.sr
             if diffusion:
                 from .diffusion import DEFAULT_STEPS
 
-                sr = self.sampler(image.to(self.device, torch.float32), sr, out.codes, out.depth,
+                codes = out.codes
+                if keep_bokeh:  # the diffusion stage is conditioned on the camera kernel too
+                    cam = self.svkr.nonblind.kernel_codes(out.camera_kernel[:, :, None, None])
+                    codes = cam.expand(-1, -1, *codes.shape[-2:])
+                sr = self.sampler(image.to(self.device, torch.float32), sr, codes, out.depth,
                                   steps=DEFAULT_STEPS if steps is None else int(steps), seed=0 if seed is None else int(seed),
                                   scheduler=self.scheduler if scheduler is None else scheduler, color_fix=color_fix,
                                   strength=self.strength if strength is None else float(strength), tile=tile,
@@ -509,7 +519,7 @@ class SSRPipeline:
             from .tiling import stored
 
             sr = stored(sr, output_dtype)
-        res = PipelineOutput(image=sr, source=source)
+        res = PipelineOutput(image=sr, source=source, camera_kernel=out.camera_kernel)
         if return_maps or return_kernels:
             depth = out.depth
             if depth.shape[-2:] != out.sr.shape[-2:]:  # a large picture's depth grid

@@ -27,6 +27,14 @@ taking its part of the previous round's SR for the feedback residual. Inside the
 PCA codes of the kernels are kept (``B x n x h x w``); the full kernel field (``B x k*k x h x
 w``) is returned when asked for and the image is small enough to hold it.
 
+Depth of field (``keep_bokeh=True``, our extension): in a photograph the scene's own defocus
+belongs to the picture, only the camera's blur (lens softness, shake, the sensor) is to be
+undone. The last round then estimates the kernels as usual, takes the **camera kernel** -- the
+mean kernel of the sharpest textured pixels (:func:`camera_codes`: the narrowest fifth by
+kernel width among the pixels with the most detail) -- and conditions the last network on that
+one kernel everywhere: in-focus regions are restored as before, while out-of-focus regions,
+whose estimated blur is the camera kernel plus their defocus, keep their defocus.
+
 Memory: with an integer ``out_dtype`` the SR pictures of the rounds are stored as 8 bits (the
 last one as ``out_dtype``) and assembled band by band (:class:`ssr.tiling.Store`), so what a
 large picture costs is about 3 bytes per output pixel per picture held, plus one band of tiles.
@@ -38,8 +46,9 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from .degradation.fields import kernel_width
 from .errors import SSRError
-from .models.dkenet import DKENet, feedback_input
+from .models.dkenet import DKENet, detail_features, feedback_input
 from .models.nonblind import NonBlindSR, bicubic_up
 from .tiling import Store, as_float, run_tiled, stored
 
@@ -59,6 +68,53 @@ def dihedral(x: torch.Tensor, g: int, inverse: bool = False) -> torch.Tensor:
     return x.flip(-1) if flip else x
 
 
+def dihedral_kernel(kern: torch.Tensor, g: int, scale: int) -> torch.Tensor:
+    """The kernels ``B x k*k`` as seen in the frame of :func:`dihedral` transform ``g``:
+    ``apply(dihedral(HR), dihedral_kernel(K))`` equals ``dihedral(apply(HR, K))``. The taps are
+    flipped / turned with the picture, and an axis that turns round also moves by the
+    degradation's sub-pixel centring (:func:`~ssr.degradation.kernels.center_shift`, one tap at
+    even scales), since the LR sampling points sit off the centre of their HR cells."""
+    from .degradation.kernels import center_shift
+
+    b, kk = kern.shape
+    k = int(round(kk ** 0.5))
+    out = dihedral(kern.view(b, k, k), g)
+    idx = dihedral(torch.arange(kk).view(k, k), g)
+    oy, ox = divmod(int(idx[0, 0]), k)
+    shift = int(round(2 * center_shift(scale)))
+    for dim, nxt in ((1, int(idx[1, 0])), (2, int(idx[0, 1]))):
+        ny, nx = divmod(nxt, k)
+        if shift and (ny - oy) + (nx - ox) < 0:  # this axis runs backwards in the original taps
+            out = torch.roll(out, shift, dims=dim)
+            out.narrow(dim, 0, shift).zero_()
+    out = out.reshape(b, kk)
+    return out / out.sum(1, keepdim=True).clamp_min(1e-12)
+
+
+def camera_codes(codes: torch.Tensor, width: torch.Tensor, detail: torch.Tensor,
+                 detail_quantile: float = 0.5, sharp_quantile: float = 0.2) -> torch.Tensor:
+    """The camera kernel's codes ``B x n`` from a picture's estimated field: the mean code of the
+    pixels whose ``detail`` (local high-frequency energy, ``B x 1 x h x w``) is above its
+    ``detail_quantile`` and whose kernel ``width`` (``B x 1 x h x w``) is below the
+    ``sharp_quantile`` of those. ``codes``: ``B x n x h x w``. At most about a million pixels
+    are looked at (a regular subsample of larger pictures)."""
+    b, n, h, w = codes.shape
+    step = max(1, int((h * w / 1e6) ** 0.5))
+    codes, width, detail = codes[..., ::step, ::step], width[..., ::step, ::step], detail[..., ::step, ::step]
+    out = []
+    for i in range(b):
+        c, wd, dt = codes[i].reshape(n, -1).float(), width[i].reshape(-1).float(), detail[i].reshape(-1).float()
+        textured = dt >= torch.quantile(dt, detail_quantile)
+        sharp = textured & (wd <= torch.quantile(wd[textured], sharp_quantile))
+        out.append(c[:, sharp].mean(1))
+    return torch.stack(out)
+
+
+def _detail_energy(lr: torch.Tensor) -> torch.Tensor:
+    """Local high-frequency energy of an LR tile ``B x 3 x h x w`` -> ``B x 1 x h x w``."""
+    return F.avg_pool2d(detail_features(lr)[:, :1].abs(), 5, stride=1, padding=2, count_include_pad=False)
+
+
 @dataclass
 class SVKROutput:
     """Result of :class:`SVKR`.
@@ -70,6 +126,8 @@ class SVKROutput:
             large picture, :meth:`SVKR.depth_grid`).
         kernels: ``B x k*k x h x w`` final kernel field, or ``None`` when not requested.
         rounds: per round ``{"sr", "depth", "codes"}`` when requested.
+        camera_kernel: ``B x k*k``, the one kernel the last round was conditioned on with
+            ``keep_bokeh`` (``None`` otherwise).
     """
 
     sr: torch.Tensor
@@ -77,6 +135,7 @@ class SVKROutput:
     depth: torch.Tensor
     kernels: torch.Tensor | None = None
     rounds: list[dict] = field(default_factory=list)
+    camera_kernel: torch.Tensor | None = None
 
 
 class SVKR:
@@ -107,22 +166,28 @@ class SVKR:
         return next(self.nonblind.parameters()).device
 
     def _round_fn(self, keep_kernels: bool, has_depth: bool = True, has_feedback: bool = False, final=None,
-                  keep_codes: bool = True):
+                  keep_codes: bool = True, condition: torch.Tensor | None = None, estimate_only: bool = False):
         """DKENet + non-blind SR on one LR tile (and its depth tile and previous-SR tile, if
         any); ``final`` replaces the non-blind SR (``final(lr, codes, depth)`` with its own
-        codes; a flat depth :data:`~ssr.models.amf.NULL_DEPTH` when there is none)."""
+        codes; a flat depth :data:`~ssr.models.amf.NULL_DEPTH` when there is none).
+        ``condition`` (``B x k*k``): the SR network is conditioned on this one kernel instead
+        of the estimated field (``keep_bokeh``). ``estimate_only``: DKENet alone, returning the
+        codes, the kernel widths and the detail energy of the tile (for :func:`camera_codes`)."""
         def fn(lr_t, *extra):
             d_t = extra[0] if has_depth and extra else None
             fb_t = feedback_input(lr_t, as_float(extra[-1]), self.scale) if has_feedback else None
             k = self.dkenet(lr_t, d_t, fb_t)
             codes = self.nonblind.kernel_codes(k)
+            if estimate_only:
+                return [codes.float(), kernel_width(k.float()).unsqueeze(1), _detail_energy(lr_t.float())]
+            k_sr = k if condition is None else condition.to(k)[:, :, None, None].expand_as(k)
             if final is None:
-                sr = self.nonblind(lr_t, codes=codes)
+                sr = self.nonblind(lr_t, codes=codes if condition is None else self.nonblind.kernel_codes(k_sr))
             else:
                 from .models.amf import NULL_DEPTH
 
                 depth_in = d_t if d_t is not None else torch.full_like(lr_t[:, :1], NULL_DEPTH)
-                sr = final(lr_t, final.kernel_codes(k), depth_in)
+                sr = final(lr_t, final.kernel_codes(k_sr), depth_in)
             # float32 out, so tile blending and the loop stay exact under a bfloat16 autocast
             out = [sr.float()] + ([codes.float()] if keep_codes else []) + ([k.float()] if keep_kernels else [])
             return out
@@ -164,6 +229,7 @@ class SVKR:
         final=None,
         out_dtype: torch.dtype = torch.float32,
         return_codes: bool = True,
+        keep_bokeh: bool = False,
     ) -> SVKROutput:
         """Run Algorithm 1.
 
@@ -190,6 +256,8 @@ class SVKR:
                 bounded-memory mode of ``ssr upscale``; see the module docstring).
             return_codes: ``False`` keeps no kernel codes (``codes`` is ``None``), which saves
                 ``4 n`` bytes per LR pixel.
+            keep_bokeh: condition the last round on the camera kernel alone, so that scene
+                defocus stays in the picture (module docstring); costs one more DKENet pass.
         """
         T = self.rounds if rounds is None else int(rounds)
         if T < 1:
@@ -201,7 +269,7 @@ class SVKR:
         sr = None  # SR_{t-1}; None: SR_0 = bicubic(LR), never stored at full size
         depth = None
         history: list[dict] = []
-        codes = kernels = None
+        codes = kernels = camera = None
         for t in range(1, T + 1):
             if use_depth:
                 fresh = self.depth.estimate(self._depth_input(lr, sr, g)).float()
@@ -222,14 +290,21 @@ class SVKR:
                 return out
 
             last = final if t == T else None
-            fn = self._round_fn(keep, depth_lr is not None, feedback, last, keep_codes=keep_codes)
+            condition = None
+            if keep_bokeh and t == T:
+                est = run_tiled(self._round_fn(False, depth_lr is not None, feedback, estimate_only=True),
+                                inputs(), tile, tile_overlap)
+                condition = self.kernels_from_codes(camera_codes(*est)[:, :, None, None])[:, :, 0, 0]
+                camera = condition
+            fn = self._round_fn(keep, depth_lr is not None, feedback, last, keep_codes=keep_codes, condition=condition)
             ens = ensemble and t == T  # averaged in float32 (not bounded by the tile)
             store = Store(out_dtype if t == T else torch.uint8) if low and not ens else None
             outs = run_tiled(fn, inputs(), tile, tile_overlap, stores=[store])
             if ens:
                 total = outs[0].clone()
-                fn = self._round_fn(False, depth_lr is not None, feedback, last, keep_codes=False)
                 for g_ in range(1, 8):
+                    cond_g = None if condition is None else dihedral_kernel(condition, g_, self.scale)
+                    fn = self._round_fn(False, depth_lr is not None, feedback, last, keep_codes=False, condition=cond_g)
                     sr_g = run_tiled(fn, inputs(g_), tile, tile_overlap)[0]
                     total += dihedral(sr_g, g_, inverse=True)
                 outs = (total / 8, *outs[1:])
@@ -240,7 +315,8 @@ class SVKR:
             kernels = outs[-1] if keep else None
             if return_rounds:
                 history.append({"sr": sr, "depth": depth, "codes": codes})
-        return SVKROutput(sr=sr, codes=codes, depth=depth, kernels=kernels, rounds=history)
+        return SVKROutput(sr=sr, codes=codes, depth=depth, kernels=kernels, rounds=history,
+                          camera_kernel=camera if keep_bokeh else None)
 
     def kernels_from_codes(self, codes: torch.Tensor) -> torch.Tensor:
         """Approximate kernels ``B x k*k x h x w`` from PCA codes (for pictures of large images)."""

@@ -34,6 +34,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "natural texture), blended in between (default: the pipeline's choice)")
     p.add_argument("--fidelity", action="store_true",
                    help="the fidelity mode: --realism 0 and no diffusion stage")
+    p.add_argument("--keep-bokeh", action="store_true",
+                   help="depth-of-field mode: undo the camera's blur but keep the scene's defocus, so "
+                        "out-of-focus backgrounds stay smooth instead of getting invented texture")
     p.add_argument("--no-prior", action="store_true",
                    help="SVKR's last round with the light non-blind net instead of the pretrained-prior network")
     p.add_argument("--no-diffusion", action="store_true",
@@ -161,7 +164,8 @@ def run(args: argparse.Namespace) -> int:
           f"{pipe.start if args.start is None else args.start:g})" if use_diffusion
           else "mode: SVKR" + ("" if args.no_diffusion else " (diffusion off: strength 0)" if pipe.has_diffusion
                                else " (no diffusion weights in the pipeline)"),
-          f"on {pipe.device}, {prec}" + (", self-ensemble x8" if args.ensemble else ""))
+          f"on {pipe.device}, {prec}" + (", self-ensemble x8" if args.ensemble else "")
+          + (", keeping the scene's defocus" if args.keep_bokeh else ""))
     bar = tqdm(todo, desc="upscale", unit="img", disable=len(todo) < 2)
     for src, dst in bar:
         try:
@@ -207,7 +211,7 @@ def pipeline_options(args: argparse.Namespace, use_diffusion: bool) -> dict:
     return dict(scale=args.scale, svkr_rounds=args.svkr_rounds, tile=args.tile or None, tile_overlap=args.tile_overlap,
                 diffusion=use_diffusion, steps=args.steps, seed=args.seed, scheduler=args.scheduler,
                 color_fix=args.color_fix, strength=args.strength, start=args.start, precision=args.precision,
-                ensemble=args.ensemble, realism=args.realism, prior=args.use_prior)
+                ensemble=args.ensemble, realism=args.realism, prior=args.use_prior, keep_bokeh=args.keep_bokeh)
 
 
 def _upscale_one(args: argparse.Namespace, pipe, src: Path, dst: Path, inputs: set, use_diffusion: bool, bar,

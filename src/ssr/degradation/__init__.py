@@ -8,6 +8,7 @@ from .fields import (
     depth_informed_field,
     invariant_field,
     kernel_moments,
+    kernel_width,
     piecewise_field,
     radial_field,
     random_invariant_field,
@@ -28,7 +29,7 @@ from .synthetic_depth import random_depth
 
 __all__ = [
     "apply_kernel_field", "crop_to_multiple", "sample_offset", "tap_patches",
-    "FieldConfig", "compose_with_kernel", "depth_informed_field", "invariant_field", "kernel_moments",
+    "FieldConfig", "compose_with_kernel", "depth_informed_field", "invariant_field", "kernel_moments", "kernel_width",
     "piecewise_field", "radial_field",
     "piecewise_field", "radial_field", "random_invariant_field", "smooth_random_field",
     "anisotropic_gaussian", "center_shift", "default_kernel_size", "defocus_disc", "isotropic_gaussian",

@@ -404,3 +404,16 @@ def kernel_moments(fld: torch.Tensor) -> dict[str, torch.Tensor]:
     tr, det = vxx + vyy, vxx * vyy - vxy * vxy
     major = torch.sqrt((tr / 2 + torch.sqrt((tr * tr / 4 - det).clamp_min(0))).clamp_min(0))
     return {"cy": cy, "cx": cx, "vyy": vyy, "vxx": vxx, "vxy": vxy, "major": major}
+
+
+def kernel_width(field: torch.Tensor) -> torch.Tensor:
+    """RMS radius of each kernel of a field ``B x k*k x h x w`` -> ``B x h x w``: the square root
+    of half the trace of its second central moment (the sigma of an isotropic Gaussian)."""
+    b, kk, h, w = field.shape
+    k = math.isqrt(kk)
+    r = torch.arange(k, device=field.device, dtype=field.dtype) - k // 2
+    yy, xx = torch.meshgrid(r, r, indexing="ij")
+    yy, xx = yy.reshape(1, kk, 1, 1), xx.reshape(1, kk, 1, 1)
+    my, mx = (field * yy).sum(1, keepdim=True), (field * xx).sum(1, keepdim=True)
+    var = (field * ((yy - my) ** 2 + (xx - mx) ** 2)).sum(1) / 2
+    return var.clamp_min(0).sqrt()

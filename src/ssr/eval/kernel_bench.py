@@ -39,7 +39,7 @@ from pathlib import Path
 import torch
 
 from ..degradation import DegradationConfig, apply_kernel_field, tap_patches
-from ..degradation.fields import FIELD_KINDS, HELD_OUT_KINDS
+from ..degradation.fields import FIELD_KINDS, HELD_OUT_KINDS, kernel_width
 from ..errors import SSRError
 from ..io import list_images, write_json, write_text
 from .datasets import DEFAULT_PRESET, degrade_source, image_seed, parse_spec, scene_depth
@@ -119,19 +119,6 @@ def estimate(name: str, svkr, nodepth, lr: torch.Tensor, true_depth: torch.Tenso
         kern = best_single_kernel(hr, apply_kernel_field(hr, true_kernels, scale), k, scale)
         return kern.view(1, -1, 1, 1).expand(1, -1, *lr.shape[-2:])
     raise SSRError(f"unknown kernel estimator {name!r}; choose from {', '.join(ESTIMATORS)}")
-
-
-def kernel_width(field: torch.Tensor) -> torch.Tensor:
-    """RMS radius of each kernel of a field ``B x k*k x h x w`` -> ``B x h x w``: the square root
-    of half the trace of its second central moment (the sigma of an isotropic Gaussian)."""
-    b, kk, h, w = field.shape
-    k = math.isqrt(kk)
-    r = torch.arange(k, device=field.device, dtype=field.dtype) - k // 2
-    yy, xx = torch.meshgrid(r, r, indexing="ij")
-    yy, xx = yy.reshape(1, kk, 1, 1), xx.reshape(1, kk, 1, 1)
-    my, mx = (field * yy).sum(1, keepdim=True), (field * xx).sum(1, keepdim=True)
-    var = (field * ((yy - my) ** 2 + (xx - mx) ** 2)).sum(1) / 2
-    return var.clamp_min(0).sqrt()
 
 
 def width_corr(a: torch.Tensor, b: torch.Tensor) -> float:

@@ -80,7 +80,8 @@ class SVKRUpscaler:
 
     def __init__(self, name: str = "ssr-svkr", rounds: int = 3, use_depth: bool = True, weights: str | None = None,
                  device: str | None = None, tile: int | None = 256, precision: str = "auto", ensemble: bool = False,
-                 realism: float | str | None = None, modalities: tuple[str, ...] = ("kernels", "depth")):
+                 realism: float | str | None = None, modalities: tuple[str, ...] = ("kernels", "depth"),
+                 keep_bokeh: bool = False):
         from ..models.base import SSRModel
         from ..pipeline import DEFAULT_DIR, SSRPipeline, autocast, use_bf16
         from ..svkr import SVKR
@@ -89,6 +90,7 @@ class SVKRUpscaler:
         self.rounds = rounds
         self.use_depth = use_depth
         self.ensemble = ensemble
+        self.keep_bokeh = keep_bokeh
         self.tile = tile
         pipe = SSRPipeline.from_pretrained(weights, device=device)
         self.svkr = pipe.svkr
@@ -118,7 +120,7 @@ class SVKRUpscaler:
         parts = ["svkr/" + ("dkenet" if use_depth else "dkenet_nodepth"), "svkr/nonblind"]
         if use_depth or rounds > 1:
             parts.append("depth")
-        self.signature = (f"{name}-T{rounds if use_depth else 1}{'-x8' if ensemble else ''}{bf16}-"
+        self.signature = (f"{name}-T{rounds if use_depth else 1}{'-x8' if ensemble else ''}{'-bokeh' if keep_bokeh else ''}{bf16}-"
                           f"{weights_digest(Path(weights or DEFAULT_DIR), parts)}{prior_tag}")
 
     @torch.no_grad()
@@ -127,7 +129,7 @@ class SVKRUpscaler:
             raise SSRError(f"{self.name} supports x{', x'.join(map(str, self.scales))}, not x{scale}")
         with self.autocast():
             out = self.svkr(lr, rounds=self.rounds if self.use_depth else 1, tile=self.tile, use_depth=self.use_depth,
-                            ensemble=self.ensemble, final=self.final)
+                            ensemble=self.ensemble, final=self.final, keep_bokeh=self.keep_bokeh)
         sr = out.sr
         if scale != self.svkr.scale:
             sr = F.interpolate(sr, size=(lr.shape[-2] * scale, lr.shape[-1] * scale), mode="area")
@@ -144,6 +146,8 @@ for _r in (0.25, 0.5, 0.75, 1.0):  # the realism curve (0 is ssr-fidelity)
 for _mode, _r in (("fidelity", 0.0), ("prior", "default")):
     register_method(f"ssr-{_mode}", lambda _r=_r, _m=_mode, **kw: SVKRUpscaler(
         **{"name": f"ssr-{_m}", "rounds": 3, "realism": _r, **kw}))
+    register_method(f"ssr-{_mode}-bokeh", lambda _r=_r, _m=_mode, **kw: SVKRUpscaler(  # depth-of-field mode
+        **{"name": f"ssr-{_m}-bokeh", "rounds": 3, "realism": _r, "keep_bokeh": True, **kw}))
     for _suffix, _rounds, _mods in (("t1", 1, ("kernels", "depth")), ("kernels", 1, ("kernels",)), ("nocond", 1, ())):
         register_method(f"ssr-{_mode}-{_suffix}", lambda _r=_r, _n=f"ssr-{_mode}-{_suffix}", _t=_rounds, _md=_mods, **kw:
                         SVKRUpscaler(**{"name": _n, "rounds": _t, "realism": _r, "modalities": _md, **kw}))
