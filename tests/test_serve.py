@@ -103,6 +103,12 @@ def test_api_results_equal_the_command_and_refusals_are_messages(server, tmp_pat
     assert main(["upscale", str(src), "-o", str(tmp_path / "cli.png"), "--weights", str(server_weights(server)),
                  "--seed", "5", "--device", "cpu"]) == 0
     assert result == (tmp_path / "cli.png").read_bytes()  # byte for byte the command's output
+    code, body = server.post("/api/jobs?name=in.png&seed=5&bokeh=1", src.read_bytes())  # keep-bokeh option
+    assert code == 202 and server.wait(body["id"])["status"] == "done"
+    _, kept, _ = server.get(f"/api/jobs/{body['id']}/file/result")
+    assert main(["upscale", str(src), "-o", str(tmp_path / "cli_bokeh.png"), "--weights", str(server_weights(server)),
+                 "--seed", "5", "--device", "cpu", "--keep-bokeh"]) == 0
+    assert kept == (tmp_path / "cli_bokeh.png").read_bytes()
     for kind in ("input", "depth", "kernels"):
         assert server.get(f"/api/jobs/{body['id']}/file/{kind}")[1][:8] == b"\x89PNG\r\n\x1a\n"
     # refusals: one line, no stack trace, nothing of the server's folders

@@ -144,3 +144,19 @@ def test_upscale_batch_goes_on_past_bad_pictures(pipe_dir, tmp_path, capsys):
     assert any("a_tiny.png" in ln and "too small" in ln for ln in lines)
     assert any("b_broken.png" in ln for ln in lines)
     assert "2 of 4 inputs failed" in err and "Traceback" not in err + out
+
+
+def test_upscale_keep_bokeh(pipe_dir, tmp_path, capsys):
+    """--keep-bokeh runs the depth-of-field mode: the same picture as the pipeline call with
+    keep_bokeh, which conditions the last round on one camera kernel."""
+    src = image_folder(tmp_path / "in", n=1, size=(16, 20))
+    dst = tmp_path / "bokeh.png"
+    code, out, err = run(capsys, "upscale", str(src / "img0.png"), "-o", str(dst), "--weights", str(pipe_dir),
+                         "--no-diffusion", "--precision", "fp32", "--keep-bokeh")
+    assert code == 0, err
+    assert "keeping the scene's defocus" in out
+    pipe = SSRPipeline.from_pretrained(pipe_dir, device="cpu")
+    res = pipe(read_image(src / "img0.png").rgb, diffusion=False, keep_bokeh=True, precision="fp32")
+    assert res.camera_kernel is not None and res.camera_kernel.shape[0] == 1
+    want = (res.image[0].clamp(0, 1) * 255).round() / 255
+    assert torch.allclose(read_image(dst).rgb, want, atol=1 / 255 + 1e-6)

@@ -11,7 +11,7 @@ API (JSON unless noted)::
 
     GET  /                         the page
     GET  /api/info                 defaults: realism, whether the pipeline has prior sets / diffusion, budgets
-    POST /api/jobs?name=N&realism=R&seed=S&fidelity=0|1   body: the picture's bytes -> {"id": ...}
+    POST /api/jobs?name=N&realism=R&seed=S&fidelity=0|1&bokeh=0|1   body: the picture's bytes -> {"id": ...}
     GET  /api/jobs/ID              status (queued, running, done, error), progress 0..1, message, sizes
     GET  /api/jobs/ID/file/KIND    KIND = input (8-bit PNG preview), result (PNG, 16-bit kept), depth, kernels;
                                    ?download=1 adds a download name
@@ -154,6 +154,8 @@ def serve_options(pipe, settings: dict) -> dict:
     from .cli.upscale import pipeline_options
 
     argv = ["upscale", "in.png", "-o", "out.png", "--seed", str(int(settings.get("seed", 0)))]
+    if settings.get("keep_bokeh"):
+        argv.append("--keep-bokeh")
     if settings.get("fidelity"):
         argv.append("--fidelity")
     elif settings.get("realism") is not None and pipe.has_prior:
@@ -235,7 +237,8 @@ def make_handler(jobs: JobQueue, info: dict, max_upload: int):
             data = self.rfile.read(length)
             q = {k: v[-1] for k, v in parse_qs(url.query).items()}
             try:
-                settings = {"seed": int(q.get("seed", 0)), "fidelity": q.get("fidelity") == "1"}
+                settings = {"seed": int(q.get("seed", 0)), "fidelity": q.get("fidelity") == "1",
+                            "keep_bokeh": q.get("bokeh") == "1"}
                 if not 0 <= settings["seed"] < 2**63:
                     raise ValueError
                 if q.get("realism") not in (None, ""):
