@@ -58,10 +58,12 @@ def test_kernel_width_is_the_gaussian_sigma():
 def test_kernel_bench_scores_several_field_kinds(tmp_path):
     pipe = tiny_pipeline(tmp_path / "pipe")
     data = image_folder(tmp_path / "hr", n=1, size=(48, 40))
-    run_kernel_bench([f"{data}:blur-only"], ["mean-kernel"], tmp_path / "out", weights=str(pipe),
-                     progress=False, fields=["piecewise", "radial"])
+    run_kernel_bench([f"{data}:blur-only"], ["mean-kernel", "true-kernels"], tmp_path / "out", weights=str(pipe),
+                     progress=False, fields=["piecewise", "radial"], sr=True)
     rows = json.loads((tmp_path / "out" / "kernels.json").read_text())
-    assert [r["dataset"].split(" ", 3)[3] for r in rows] == ["piecewise", "radial (held out)"]
+    assert [r["dataset"].split(" ", 3)[3] for r in rows] == ["piecewise"] * 2 + ["radial (held out)"] * 2
+    assert all(10 < r["sr_psnr_y"] < 80 for r in rows)
+    assert "SR PSNR-Y" in (tmp_path / "out" / "kernels.md").read_text()
     with pytest.raises(SSRError, match="unknown field kind"):
         run_kernel_bench([str(data)], ["mean-kernel"], tmp_path / "o2", weights=str(pipe), fields=["spiral"])
 

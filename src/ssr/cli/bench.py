@@ -49,6 +49,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--field", nargs="+", metavar="KIND", choices=FIELD_KINDS,
                    help="with --kernels: score every set under these blur-field kinds "
                    f"({', '.join(FIELD_KINDS)}; radial is held out from training; default: the set's depth field)")
+    p.add_argument("--sr", action="store_true",
+                   help="with --kernels: also super-resolve with each estimator's kernels (the non-blind net) and report PSNR-Y")
     p.add_argument("--weights", metavar="DIR",
                    help="pipeline folder for the ssr and ssr-* methods and --kernels (default: the shipped weights)")
     p.add_argument("--force", action="store_true", help="recompute cells even if they are stored")
@@ -72,6 +74,8 @@ def _command(args: argparse.Namespace) -> str:
         parts += ["--threads", str(args.threads)]
     if args.kernels and args.field:
         parts += ["--field", *args.field]
+    if args.kernels and args.sr:
+        parts += ["--sr"]
     if args.weights:
         parts += ["--weights", args.weights]
     return shlex.join(parts)
@@ -80,8 +84,8 @@ def _command(args: argparse.Namespace) -> str:
 def run(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 1:
         raise SSRError(f"--limit must be at least 1, got {args.limit}")
-    if args.field and not args.kernels:
-        raise SSRError("--field only applies with --kernels (the upscaler sets use their own recipe)")
+    if (args.field or args.sr) and not args.kernels:
+        raise SSRError("--field and --sr only apply with --kernels (the upscaler sets use their own recipe)")
     if args.threads is not None:
         if args.threads < 1:
             raise SSRError(f"--threads must be at least 1, got {args.threads}")
@@ -92,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         methods = list(ESTIMATORS) if args.methods == ["bicubic"] else args.methods
         path = run_kernel_bench(args.data, methods, Path(args.out), scale=args.scale, limit=args.limit,
                                 base_seed=args.seed, weights=args.weights, command=_command(args) + " --kernels", progress=not args.quiet,
-                                fields=args.field)
+                                fields=args.field, sr=args.sr)
         print(f"wrote {path}")
         return 0
     opts = BenchOptions(

@@ -11,7 +11,10 @@ each estimator then predicts ``K_est`` from the LR image, and we report
   (the clean LR each kernel field would produce; RGB, float, no border crop): how well the
   estimate explains the image formation, weighting errors by how much they change the image;
 * **observed-LR PSNR**: PSNR between ``HR (*) K_est`` and the LR picture itself (noise and JPEG
-  included), where the true kernels also score a finite value (the ``true-kernels`` row).
+  included), where the true kernels also score a finite value (the ``true-kernels`` row);
+* with ``sr=True``, **SR PSNR-Y**: the non-blind SR network run on the LR picture with each
+  estimator's kernels, against the HR picture (border of ``scale`` px cropped): whether the
+  estimates are worth more to the SR than the mean kernel, and how far from the true kernels.
 
 ``fields`` replaces the recipe's field kind (``depth``, ``smooth``, ``piecewise``,
 ``invariant`` or the held-out ``radial``, see :mod:`ssr.degradation.fields`), so one set is
@@ -42,6 +45,7 @@ from ..degradation import DegradationConfig, apply_kernel_field, tap_patches
 from ..degradation.fields import FIELD_KINDS, HELD_OUT_KINDS, kernel_width
 from ..errors import SSRError
 from ..io import list_images, write_json, write_text
+from .metrics import psnr as psnr_y
 from .datasets import DEFAULT_PRESET, degrade_source, image_seed, parse_spec, scene_depth
 from .report import machine_line
 
@@ -136,7 +140,7 @@ def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def run_kernel_bench(data: list[str], estimators: list[str], out: Path, scale: int = 4, limit: int | None = None,
                      base_seed: int = 0, weights: str | None = None, device: str = "cpu", command: str = "",
-                     progress: bool = True, fields: list[str] | None = None) -> Path:
+                     progress: bool = True, fields: list[str] | None = None, sr: bool = False) -> Path:
     """Score kernel estimators on synthetic sets; writes ``OUT/kernels.md`` and ``OUT/kernels.json``.
 
     ``fields``: field kinds to score every set under (default: the preset's own, ``depth``)."""
@@ -163,7 +167,7 @@ def run_kernel_bench(data: list[str], estimators: list[str], out: Path, scale: i
         sources = list_images([spec.path])[:limit]
         label = (f"{spec.path.name} x{scale} {preset} {cfg.field.kind}" + (" (held out)" if cfg.field.kind in HELD_OUT_KINDS else "")
                  + ("" if spec.depth == "synthetic" or cfg.field.kind != "depth" else f" (blur from {spec.depth} depth)"))
-        scores = {e: {"l1": [], "psnr": [], "obs": [], "sec": [], "width": [], "true_width": [], "corr": []}
+        scores = {e: {"l1": [], "psnr": [], "obs": [], "sec": [], "width": [], "true_width": [], "corr": [], "sr": []}
                   for e in estimators}
         for src in tqdm(sources, desc=f"kernels {label}", disable=not progress):
             deg = degrade_source(src, cfg, image_seed(base_seed, src.name), spec.depth)
@@ -183,6 +187,10 @@ def run_kernel_bench(data: list[str], estimators: list[str], out: Path, scale: i
                 scores[e]["width"].append(float(est_w.mean()))
                 scores[e]["true_width"].append(float(true_w.mean()))
                 scores[e]["corr"].append(width_corr(est_w, true_w))
+                if sr:
+                    with torch.no_grad():
+                        out_sr = svkr.nonblind(lr, k.expand(lr.shape[0], -1, -1, -1)).float().clamp(0, 1)
+                    scores[e]["sr"].append(psnr_y(out_sr[0], hr[0], crop=scale))
         for e in estimators:
             s = scores[e]
             n = max(1, len(s["l1"]))
@@ -191,23 +199,29 @@ def run_kernel_bench(data: list[str], estimators: list[str], out: Path, scale: i
             rows.append({"dataset": label, "estimator": e, "images": len(s["l1"]), "kernel_l1": sum(s["l1"]) / n,
                          "resynth_psnr": sum(s["psnr"]) / n, "observed_psnr": sum(s["obs"]) / n, "sec": sum(s["sec"]) / n,
                          "width": sum(s["width"]) / n, "true_width": sum(s["true_width"]) / n,
-                         "width_corr_within": sum(s["corr"]) / n, "width_corr_across": across})
+                         "width_corr_within": sum(s["corr"]) / n, "width_corr_across": across,
+                         **({"sr_psnr_y": sum(s["sr"]) / n} if sr else {})})
     out.mkdir(parents=True, exist_ok=True)
     lines = ["# Kernel estimation accuracy", "", f"Command: `{command}`" if command else "", "",
              f"Machine: {machine_line()}", "",
              "| dataset | estimator | images | kernel L1 ↓ | LR re-synthesis PSNR (dB) ↑ | observed-LR PSNR (dB) ↑ | "
-             "mean width (true) | width corr. within images ↑ | width corr. across images ↑ | s / image |",
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "mean width (true) | width corr. within images ↑ | width corr. across images ↑ | s / image |"
+             + (" SR PSNR-Y (dB) ↑ |" if sr else ""),
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if sr else "")]
     for r in rows:
         resynth = "∞" if math.isinf(r["resynth_psnr"]) or r["resynth_psnr"] >= 119 else f"{r['resynth_psnr']:.2f}"
         lines.append(f"| {r['dataset']} | {r['estimator']} | {r['images']} | {r['kernel_l1']:.4f} | "
                      f"{resynth} | {r['observed_psnr']:.2f} | {r['width']:.2f} ({r['true_width']:.2f}) | "
-                     f"{r['width_corr_within']:.2f} | {r['width_corr_across']:.2f} | {r['sec']:.2f} |")
+                     f"{r['width_corr_within']:.2f} | {r['width_corr_across']:.2f} | {r['sec']:.2f} |"
+                     + (f" {r['sr_psnr_y']:.2f} |" if sr else ""))
     lines += ["", "Width: RMS radius of a kernel in HR pixels (the sigma of an isotropic Gaussian). Correlation "
               "within images: Pearson correlation between the estimated and true width maps of a picture, "
               "averaged over pictures (does the estimate follow the blur across the picture?); across "
               "images: between the per-picture mean widths (does it tell a blurry picture from a sharp one?). "
               "A constant estimate scores 0 on both."]
+    if sr:
+        lines += ["", "SR PSNR-Y: the shipped non-blind SR network given each row's kernels (the mean-kernel row: "
+                  "what SR gets without estimation; true-kernels: with perfect estimation)."]
     write_json(out / "kernels.json", rows)
     return write_text(out / "kernels.md", "\n".join(lines) + "\n")
 
