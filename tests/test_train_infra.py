@@ -60,7 +60,7 @@ def test_config_merge_and_unknown_keys(tmp_path):
 def test_misplaced_section_keys_are_rejected(tmp_path):
     """A block indented under the wrong section (here the depth stage's ``synth:`` under
     ``loss:``) must not be silently ignored; free-form sections (``model``) stay free."""
-    from ssr.depth.train import DepthTrainer
+    from ssr.train.depth_stage import DepthTrainer
 
     p = tmp_path / "c.yaml"
     p.write_text("loss:\n  grad_weight: 0.5\n  synth: {prob: 0.5}\n")

@@ -23,7 +23,7 @@ def get_stage(name: str):
 
 register_stage("nonblind", ".svkr_stages:NonBlindTrainer")
 register_stage("dkenet", ".svkr_stages:DKENetTrainer")
-register_stage("depth", "..depth.train:DepthTrainer")
+register_stage("depth", ".depth_stage:DepthTrainer")
 register_stage("svkr", ".svkr_stages:SVKRTrainer")
 register_stage("amf", ".amf_stage:AMFTrainer")
 register_stage("prior", ".prior_stage:PriorTrainer")

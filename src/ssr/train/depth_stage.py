@@ -59,11 +59,11 @@ import torch
 import torch.nn.functional as F
 
 from ..errors import SSRError
-from ..train.data import resolve_data_path, sample_generator
-from ..train.trainer import Trainer
-from .builtin import BuiltinDepthEstimator, DepthNet, resize_image
-from .data import load_pairs, pair_files, read_raw_depth
-from .losses import aligned_absrel, gradient_matching, normalize_target, ssi_mae
+from ..depth.builtin import BuiltinDepthEstimator, DepthNet, resize_image
+from ..depth.data import load_pairs, pair_files, read_raw_depth
+from ..depth.losses import aligned_absrel, gradient_matching, normalize_target, ssi_mae
+from .data import resolve_data_path, sample_generator
+from .trainer import Trainer
 
 
 class DepthTrainer(Trainer):
@@ -156,7 +156,7 @@ class DepthTrainer(Trainer):
         """Render (or load from ``cache``) the procedural scene pool (:mod:`ssr.depth.synth`):
         ``count`` training scenes from stream ``seed`` and ``val`` validation scenes from stream
         ``seed + 1``."""
-        from .synth import SynthConfig, as_samples, cached_pool, load_textures, synth_config
+        from ..depth.synth import SynthConfig, as_samples, cached_pool, load_textures, synth_config
 
         textures = load_textures(resolve_data_path(sc["textures"]))
         scfg = synth_config(sc)
@@ -406,7 +406,7 @@ class DepthTrainer(Trainer):
     def evaluate(self) -> dict[str, float]:
         if not self.val_samples:
             return {}
-        from .evaluate import evaluate_estimator
+        from ..depth.evaluate import evaluate_estimator
 
         est = BuiltinDepthEstimator(self.unwrapped)
         clean = evaluate_estimator(est, self.val_samples)
