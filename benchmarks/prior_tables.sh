@@ -16,7 +16,7 @@ B=(--weights "$W" --metrics psnr ssim niqe --threads "$T" --crops 0 --quiet)
 V=../shared/datasets/train/BSDS500-test:noise-jpeg
 ssr bench --data "$V" --limit 22 --methods realesrgan ssr-svkr ssr-fidelity ssr-realism-0.25 ssr-realism-0.5 \
   ssr-realism-0.75 ssr-realism-1 --out "$OUT/val" "${B[@]}"
-python benchmarks/choose_realism.py "$OUT/val/per_image.csv" | tee "$OUT/choose_realism.md"
+python research/choose_realism.py "$OUT/val/per_image.csv" | tee "$OUT/choose_realism.md"
 
 # 2. quality on the evaluation sets: peers, the two modes, the realism curve, the ablation rows
 ssr bench --data realsr bsd100:noise-jpeg --methods bicubic realesrgan realsr-df2k ssr-svkr ssr-fidelity \

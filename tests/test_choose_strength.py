@@ -1,4 +1,4 @@
-"""benchmarks/choose_strength.py: the rule that picks the diffusion stage's default setting."""
+"""research/choose_strength.py: the rule that picks the diffusion stage's default setting."""
 import csv
 import json
 import sys
@@ -7,7 +7,7 @@ import pytest
 
 from conftest import ROOT
 
-sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT / "research"))
 import choose_strength  # noqa: E402
 
 
@@ -64,7 +64,7 @@ def test_choose_realism_takes_the_lowest_niqe_above_the_floors(tmp_path, capsys)
     import sys
     from pathlib import Path
 
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "research"))
     import choose_realism
 
     rows = [("realesrgan", 25.0, 0.70, 5.0), ("ssr-fidelity", 27.0, 0.80, 7.0), ("ssr-realism-0.5", 26.0, 0.75, 5.5),

@@ -105,12 +105,12 @@ def test_time_budget_ends_the_run_and_exports(tmp_path, capsys):
 
 
 def test_stage_val_reproduces_the_trainers_validation(tmp_path, capsys):
-    """benchmarks/stage_val.py scores a weights folder on the stage's own validation batch: for
+    """research/stage_val.py scores a weights folder on the stage's own validation batch: for
     the exported weights it must give what the trainer logged at its last evaluation."""
     import csv
     import sys
 
-    sys.path.insert(0, str(CONFIGS.parent / "benchmarks"))
+    sys.path.insert(0, str(CONFIGS.parent / "research"))
     import stage_val
 
     data = image_folder(tmp_path / "data", n=3, size=(48, 64))

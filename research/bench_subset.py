@@ -1,12 +1,12 @@
 """Means of an ``ssr bench`` per-image table over a subset of pictures (a benchmark helper).
 
-``ssr bench`` scores every picture of a set; ``benchmarks/amf_sensitivity.py --every N`` uses
+``ssr bench`` scores every picture of a set; ``research/amf_sensitivity.py --every N`` uses
 every Nth picture (in the dataset's name order). This prints, per (dataset, method) of a
 ``per_image.csv``, the mean PSNR-Y / SSIM / NIQE over the same subset, so peers measured by
 ``ssr bench`` (e.g. Real-ESRGAN) can be read beside a sensitivity sweep, and with more digits
 than ``results.md`` (to compare two runs of one method, e.g. float32 vs bfloat16 cells).
 
-    python benchmarks/bench_subset.py runs/bench/per_image.csv [--every 8] [--dataset RealSR] [--digits 4]
+    python research/bench_subset.py runs/bench/per_image.csv [--every 8] [--dataset RealSR] [--digits 4]
 """
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ turn and prints the stage's ``evaluate()`` metrics (the non-blind stage: ``val_p
 the true kernels, and bicubic's). Use it to choose between a continued run and the shipped
 weights on validation data only, before scoring the winner on the benchmarks.
 
-    python benchmarks/stage_val.py --config configs/nonblind_cpu_more.yaml \\
+    python research/stage_val.py --config configs/nonblind_cpu_more.yaml \\
         --weights src/ssr/weights/svkr/nonblind runs/nb_cpu_more/final [--stage nonblind] [--threads 2]
 """
 from __future__ import annotations

@@ -5,7 +5,7 @@ this prints the milliseconds per sample one such worker spends (``Trainer.cpu_ba
 degradation mixture, and for stage 2 the PCA projection of the kernels), so the workers a GPU
 needs can be sized: workers ~= samples/s wanted x ms per sample / 1000.
 
-    python benchmarks/train_batch_speed.py [--config configs/nonblind_gpu.yaml] [--stage nonblind]
+    python research/train_batch_speed.py [--config configs/nonblind_gpu.yaml] [--stage nonblind]
                                            [--batches 3] [--images 40]
 
 Needs the training images of the config (``../shared/datasets/train`` by default).
@@ -13,13 +13,16 @@ Needs the training images of the config (``../shared/datasets/train`` by default
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 import statistics
 import tempfile
 import time
 
 import torch
 
-from timing import cpu_name
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from timing import cpu_name  # noqa: E402
 
 
 def main() -> None:

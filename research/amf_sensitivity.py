@@ -22,7 +22,7 @@ the diffusion seed and everything else stay fixed, so only the perturbation chan
 Scores as ``ssr bench``: PSNR-Y and SSIM on the 8-bit output with a ``scale``-pixel border
 crop, and NIQE. Prints markdown (and ``--json FILE`` writes every per-picture score).
 
-    python benchmarks/amf_sensitivity.py --weights DIR [--data realsr] [--every 4] [--limit N]
+    python research/amf_sensitivity.py --weights DIR [--data realsr] [--every 4] [--limit N]
         [--steps 10] [--kernel-factors 0.5,0.75,1,1.33,2] [--depth-shifts -0.4,-0.2,0,0.2,0.4]
         [--strengths 0,0.25,0.5,0.75,1] [--starts 1] [--color-fixes auto] [--scheduler NAME] [--grain 0.01,0.02]
         [--device cpu] [--threads 2] [--tile 256] [--json FILE]

@@ -9,7 +9,7 @@
 3. **fixed-width sweep on RealSR**: PSNR-Y of the non-blind net with one isotropic kernel of
    width w everywhere, on every 10th RealSR pair, next to SVKR's own estimate (T = 3).
 
-    python benchmarks/kernel_probes.py [--weights DIR] [--dkenet DIR] [--images 15]
+    python research/kernel_probes.py [--weights DIR] [--dkenet DIR] [--images 15]
 
 ``--dkenet`` swaps in another DKENet folder (e.g. an older run) keeping the rest of the pipeline.
 Needs ``../shared/datasets/eval`` (or ``$SSR_DATA/eval``).

@@ -5,20 +5,23 @@ workers, float32) on this machine: drawing the degraded batch, the frozen SVKR a
 T = 1, and the denoiser's forward + backward. The SVKR share is why the GPU config trains with
 ``svkr_rounds: 1`` (docs/diffusion.md).
 
-    python benchmarks/amf_step_profile.py [--batch 8] [--repeats 3] [--threads 2] [--device cpu]
+    python research/amf_step_profile.py [--batch 8] [--repeats 3] [--threads 2] [--device cpu]
 
 Needs the training images (``../shared/datasets/train`` or ``$SSR_DATA``).
 """
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 import statistics
 import tempfile
 import time
 
 import torch
 
-from timing import cpu_name
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from timing import cpu_name  # noqa: E402
 
 
 def main() -> None:

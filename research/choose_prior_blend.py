@@ -6,8 +6,8 @@ with the lowest mean of the two validation AbsRels (RGBDD hold-out and the proce
 scenes, :data:`depth_eval.VAL_SETS`); the evaluation sets (Middlebury, Lu, NYUv2-3) are never
 looked at.
 
-    python benchmarks/choose_prior_blend.py                       # the shipped network
-    python benchmarks/choose_prior_blend.py --weights runs/depth_x/final --blends 0,0.1,0.2
+    python research/choose_prior_blend.py                       # the shipped network
+    python research/choose_prior_blend.py --weights runs/depth_x/final --blends 0,0.1,0.2
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from depth_eval import VAL_SETS, load_set, machine  # noqa: E402
 
 

@@ -7,7 +7,7 @@ in 8-bit grey levels. If these are tiny, T = 3 cannot differ from T = 1 in PSNR.
 PSNR-Y (4-pixel border) against the HR picture for T = 1 and T = 3 on the same pictures.
 ``--depth-size`` overrides the long side the built-in depth network sees (default: its own).
 
-    python benchmarks/round_probe.py [--weights DIR] [--every 20] [--threads 2] [--depth-size 512]
+    python research/round_probe.py [--weights DIR] [--every 20] [--threads 2] [--depth-size 512]
 """
 from __future__ import annotations
 

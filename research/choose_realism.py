@@ -10,7 +10,7 @@ the realism settings measured by one ``ssr bench`` run (methods ``ssr-fidelity``
     V=../shared/datasets/train/BSDS500-test:noise-jpeg
     ssr bench --data $V --limit 22 --methods realesrgan ssr-fidelity ssr-realism-0.25 ssr-realism-0.5 \\
         ssr-realism-0.75 ssr-realism-1 --metrics psnr ssim niqe --out runs/val_prior
-    python benchmarks/choose_realism.py runs/val_prior/per_image.csv
+    python research/choose_realism.py runs/val_prior/per_image.csv
 """
 from __future__ import annotations
 

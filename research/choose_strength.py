@@ -11,9 +11,9 @@ pictures must be the same: checked by name.
     # the validation pictures: the first 20 of train/BSDS500-test, x4 noise-jpeg (never eval/)
     V=../shared/datasets/train/BSDS500-test:noise-jpeg
     ssr bench --data $V --methods realesrgan ssr-svkr ssr --limit 20 --metrics psnr ssim niqe --out runs/val_tune/bench
-    for s in unipc dpm++; do python benchmarks/amf_sensitivity.py --data $V --every 1 --limit 20 --steps 10 \\
+    for s in unipc dpm++; do python research/amf_sensitivity.py --data $V --every 1 --limit 20 --steps 10 \\
         --scheduler $s --kernel-factors= --depth-shifts= --strengths 0,0.25,0.5,0.75,1 --json runs/val_tune/sens_$s.json; done
-    python benchmarks/choose_strength.py runs/val_tune/bench/per_image.csv runs/val_tune/sens_*.json
+    python research/choose_strength.py runs/val_tune/bench/per_image.csv runs/val_tune/sens_*.json
 """
 from __future__ import annotations
 
