@@ -8,7 +8,10 @@ whole command (model loading included). The limit column is issue 18's bound, 1.
 (tile 0), where that one ran.
 
     python benchmarks/memory_bench.py [--sizes 256x256 1024x1024 3000x2000] [--tiles 0 128 256]
-        [--threads 2] [--skip-untiled-above 2000000] [--out runs/memory_bench.md]
+        [--threads 2] [--skip-untiled-above 2000000] [--out runs/memory_bench.md] [--merge]
+
+``--merge`` keeps the rows of an existing ``--out`` table for the (input, tile) pairs this run
+does not measure, so a table can be completed over several runs (each row is one process).
 """
 from __future__ import annotations
 
@@ -49,6 +52,22 @@ def run(inp: Path, out: Path, tile: int, threads: int, extra: list[str]) -> tupl
     return usage.ru_maxrss * 1024.0, secs, code
 
 
+def _key(row: str) -> tuple[int, int, int]:
+    """Sort key of a table row: input pixels, then tile (untiled first)."""
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    w, h = (int(v) for v in cells[0].split("x"))
+    return (w * h, w, 0 if cells[2] == "none" else int(cells[2]))
+
+
+def merge_rows(old: list[str], new: list[str]) -> list[str]:
+    """Header of ``new``, its rows, and the rows of ``old`` for (input, tile) pairs ``new`` lacks,
+    ordered by input size and tile."""
+    head, fresh = new[:2], [r for r in new[2:] if r.startswith("|")]
+    have = {_key(r) for r in fresh}
+    kept = [r for r in old[2:] if r.startswith("| ") and r[2].isdigit() and _key(r) not in have]
+    return head + sorted(fresh + kept, key=_key)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--sizes", nargs="+", default=["256x256", "1024x1024", "3000x2000"], help="WxH inputs")
@@ -57,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-untiled-above", type=int, default=2_000_000, metavar="PX",
                     help="do not run tile 0 on inputs with more pixels (it cannot be bounded)")
     ap.add_argument("--out", default=None, help="also write the table to this Markdown file")
+    ap.add_argument("--merge", action="store_true", help="keep --out's rows for pairs not measured here")
     ap.add_argument("extra", nargs=argparse.REMAINDER, help="after --: more ssr upscale options")
     args = ap.parse_args(argv)
     extra = [a for a in args.extra if a != "--"]
@@ -86,8 +106,11 @@ def main(argv: list[str] | None = None) -> int:
                 rows.append(line)
                 print(line, flush=True)
     if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text("\n".join(rows) + "\n")
+        out = Path(args.out)
+        if args.merge and out.is_file():
+            rows = merge_rows(out.read_text().splitlines(), rows)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text("\n".join(rows) + "\n")
     return 0
 
 

@@ -1,0 +1,142 @@
+"""Regenerate the tables of the README and the docs: the one writer of ``docs/tables/``.
+
+Every table the documents show between ``<!-- table:NAME -->`` and ``<!-- /table:NAME -->``
+is the file ``docs/tables/NAME.md``, written here by running the command registered for it in
+:data:`TABLES` (the benchmarks of this folder and ``ssr bench``); after the runs the blocks are
+spliced into the documents. ``tests/test_docs_tables.py`` checks that every block equals its
+file and that every file has a registered command, so a figure in a block can only come from
+its command.
+
+    python benchmarks/tables.py                 # every table (hours on a 2-core CPU)
+    python benchmarks/tables.py --only kernels bokeh
+    python benchmarks/tables.py --splice-only   # copy docs/tables/*.md into the documents
+    python benchmarks/tables.py --list          # names and commands
+
+Run it from the repository root on an otherwise idle machine (the tables hold seconds too).
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import shlex
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TABLE_DIR = ROOT / "docs" / "tables"
+DOCUMENTS = ["README.md", "docs/*.md", "src/ssr/weights/MODEL_CARD.md"]
+BLOCK = re.compile(r"(<!-- table:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /table:(?P=name) -->)", re.S)
+PY = sys.executable
+
+
+@dataclass
+class Table:
+    """How one table is made: ``commands`` run in order from the repository root; the table is
+    ``source`` (a file the last command writes, relative to the root) or, without one, the
+    last command's standard output. ``pick`` keeps only the lines from the first table row on."""
+
+    commands: list[list[str]]
+    source: str | None = None
+    pick: bool = False
+    note: str = ""
+    env: dict = field(default_factory=dict)
+
+
+KERNEL_SETS = ["bsd100:noise-jpeg@builtin", "bsd100:no-noise", "bsd100:blur-only", "set14:noise-jpeg"]
+
+TABLES: dict[str, Table] = {
+    "memory": Table([[PY, "benchmarks/memory_bench.py", "--sizes", "256x256", "1024x1024", "--tiles", "0", "256", "128",
+                      "--threads", "2", "--out", "docs/tables/memory.md", "--merge"],
+                     [PY, "benchmarks/memory_bench.py", "--sizes", "3000x2000", "--tiles", "256", "128",
+                      "--threads", "2", "--out", "docs/tables/memory.md", "--merge"]],
+                    source="docs/tables/memory.md"),
+    "kernels": Table([["ssr", "bench", "--kernels", "--data", *KERNEL_SETS, "--field", "depth", "smooth", "piecewise",
+                       "radial", "--methods", "svkr", "svkr-t1", "mean-kernel", "best-single", "true-kernels",
+                       "--limit", "10", "--sr", "--threads", "2", "--out", "runs/tables/kernels"]],
+                     source="runs/tables/kernels/kernels.md", pick=True),
+    "bokeh": Table([[PY, "benchmarks/bokeh_bench.py", "--limit", "10", "--threads", "2", "--out", "runs/tables/bokeh.md",
+                     "--picture", "docs/images/bokeh_crops.png"]], source="runs/tables/bokeh.md", pick=True),
+    "sample-kernels": Table([[PY, "benchmarks/sample_kernels.py", "--threads", "2",
+                              "--out", "docs/images/sample_kernels.png"]], pick=True),
+}
+
+
+def _table_text(text: str, pick: bool) -> str:
+    lines = text.strip().splitlines()
+    if pick:
+        first = next((i for i, ln in enumerate(lines) if ln.startswith("|")), 0)
+        lines = lines[first:]
+    return "\n".join(lines).strip() + "\n"
+
+
+def generate(name: str) -> Path:
+    """Run the commands of table ``name`` and write ``docs/tables/NAME.md``."""
+    t = TABLES[name]
+    out = ""
+    for cmd in t.commands:
+        print("$", shlex.join(cmd), flush=True)
+        res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        if res.returncode != 0:
+            raise SystemExit(f"table {name}: `{shlex.join(cmd)}` exited {res.returncode}:\n{res.stderr[-2000:]}")
+        out = res.stdout
+    text = (ROOT / t.source).read_text() if t.source else out
+    TABLE_DIR.mkdir(parents=True, exist_ok=True)
+    dst = TABLE_DIR / f"{name}.md"
+    dst.write_text(_table_text(text, t.pick))
+    return dst
+
+
+def documents() -> list[Path]:
+    found: list[Path] = []
+    for pattern in DOCUMENTS:
+        found += sorted(ROOT.glob(pattern))
+    return found
+
+
+def blocks(text: str) -> list[tuple[str, str]]:
+    """``(name, body)`` of every generated-table block of a document."""
+    return [(m["name"], m["body"]) for m in BLOCK.finditer(text)]
+
+
+def splice() -> list[Path]:
+    """Copy every ``docs/tables/NAME.md`` into the blocks that show it; returns the changed documents."""
+    changed = []
+    for doc in documents():
+        text = doc.read_text()
+
+        def fill(m: re.Match) -> str:
+            src = TABLE_DIR / f"{m['name']}.md"
+            if not src.is_file():
+                raise SystemExit(f"{doc.relative_to(ROOT)} shows table {m['name']!r}, which was never generated "
+                                 f"(python benchmarks/tables.py --only {m['name']})")
+            return m.group(1) + src.read_text() + m.group(4)
+
+        new = BLOCK.sub(fill, text)
+        if new != text:
+            doc.write_text(new)
+            changed.append(doc)
+    return changed
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--only", nargs="+", metavar="NAME", choices=sorted(TABLES), help="these tables only")
+    ap.add_argument("--splice-only", action="store_true", help="run nothing; copy the table files into the documents")
+    ap.add_argument("--list", action="store_true", help="print the tables and their commands")
+    args = ap.parse_args(argv)
+    if args.list:
+        for name, t in TABLES.items():
+            print(f"{name}:\n" + "\n".join("  " + shlex.join(c) for c in t.commands))
+        return 0
+    if not args.splice_only:
+        for name in args.only or TABLES:
+            print(f"wrote {generate(name).relative_to(ROOT)}")
+    for doc in splice():
+        print(f"updated {doc.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
