@@ -164,6 +164,28 @@ def test_eight_bit_rounds_match_float_rounds():
         assert (as_float(out.sr) - ref.sr).abs().max() < 3 / 255
 
 
+def test_rounds_overwrite_one_picture_in_place(monkeypatch):
+    """With 8-bit rounds each round writes its SR over the previous one (one picture held),
+    bit-identical to keeping every round's picture."""
+    import ssr.tiling as tiling
+
+    dk, nb = tiny_models(feedback=True)
+    svkr = SVKR(dk, nb, get_depth_estimator("vertical"), rounds=3)
+    lr = torch.rand(1, 3, 40, 52, generator=torch.Generator().manual_seed(4))
+    kept = svkr(lr, tile=24, tile_overlap=12, out_dtype=torch.uint8, return_rounds=True)
+    fresh = []
+    real = tiling.Store.allocate
+
+    def allocate(self, b, c, h, w, device):
+        real(self, b, c, h, w, device)
+        if h == 160:  # an SR-sized store
+            fresh.append(self.tensor is not self.reuse)
+    monkeypatch.setattr(tiling.Store, "allocate", allocate)
+    inplace = svkr(lr, tile=24, tile_overlap=12, out_dtype=torch.uint8, return_codes=False)
+    assert torch.equal(inplace.sr, kept.sr)
+    assert fresh == [True, False, False]  # round 1 allocates, rounds 2-3 reuse its picture
+
+
 def test_large_pictures_estimate_depth_on_a_reduced_grid():
     import ssr.svkr as svkr_mod
 

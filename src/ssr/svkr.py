@@ -36,8 +36,10 @@ one kernel everywhere: in-focus regions are restored as before, while out-of-foc
 whose estimated blur is the camera kernel plus their defocus, keep their defocus.
 
 Memory: with an integer ``out_dtype`` the SR pictures of the rounds are stored as 8 bits (the
-last one as ``out_dtype``) and assembled band by band (:class:`ssr.tiling.Store`), so what a
-large picture costs is about 3 bytes per output pixel per picture held, plus one band of tiles.
+last one as ``out_dtype``) and assembled band by band (:class:`ssr.tiling.Store`); each round
+writes its SR over the previous one as its rows become final (no later tile of the round reads
+them), so a large picture costs about 3 bytes per output pixel (6 for a 16-bit output), plus one
+band of tiles.
 """
 from __future__ import annotations
 
@@ -298,7 +300,10 @@ class SVKR:
                 camera = condition
             fn = self._round_fn(keep, depth_lr is not None, feedback, last, keep_codes=keep_codes, condition=condition)
             ens = ensemble and t == T  # averaged in float32 (not bounded by the tile)
-            store = Store(out_dtype if t == T else torch.uint8) if low and not ens else None
+            # the round's SR overwrites the previous one in place (rows are put once no later tile
+            # reads them), so one picture is held, not two; not when every round is returned
+            store = Store(out_dtype if t == T else torch.uint8, reuse=None if return_rounds else sr) \
+                if low and not ens else None
             outs = run_tiled(fn, inputs(), tile, tile_overlap, stores=[store])
             if ens:
                 total = outs[0].clone()

@@ -91,11 +91,19 @@ class Store:
 
     PEAK = {torch.uint8: 255.0, torch.uint16: 65535.0}
 
-    def __init__(self, dtype: torch.dtype = torch.float32):
+    def __init__(self, dtype: torch.dtype = torch.float32, reuse: torch.Tensor | None = None):
         self.dtype = dtype
         self.tensor: torch.Tensor | None = None
+        #: a tensor to write into instead of allocating one, when its shape and dtype fit: an
+        #: input of the same :func:`run_tiled` call may be overwritten in place, since rows are
+        #: put only once no later tile reads them (SVKR's rounds keep one SR picture this way)
+        self.reuse = reuse
 
     def allocate(self, b: int, c: int, h: int, w: int, device) -> None:
+        r = self.reuse
+        if r is not None and r.dtype == self.dtype and tuple(r.shape) == (b, c, h, w) and r.device == torch.device(device):
+            self.tensor = r
+            return
         if self.dtype in self.PEAK:
             self.tensor = torch.empty(b, h, w, c, dtype=self.dtype, device=device).permute(0, 3, 1, 2)
         else:
@@ -164,7 +172,7 @@ def run_tiled(
     tile = max(8, int(tile))
     overlap = max(0, min(int(overlap), tile // 2))
     (ys, th_), (xs, tw_) = tile_layout(h, tile, overlap), tile_layout(w, tile, overlap)
-    band: list[torch.Tensor] = []   # float32 sums over LR rows [lo, lo + rows of the band)
+    band: list[torch.Tensor] = []   # float32 sums over LR rows [lo, lo + th_), one buffer per output
     norm: list[torch.Tensor] = []
     lo, factors, sinks = 0, [], []
     for iy, y in enumerate(ys):
@@ -178,12 +186,9 @@ def run_tiled(
                 sinks = [st or Store() for st in (list(stores or []) + [None] * len(outs))[:len(outs)]]
                 for o, f, st in zip(outs, factors, sinks):
                     st.allocate(o.shape[0], o.shape[1], h * f, w * f, o.device)
-            if ix == 0:  # a new band: rows [lo, y + th); rows of the previous band carried over
-                rows = y + th - lo
-                band = [_grow(b, o.shape[0], o.shape[1], rows * f, w * f, o.device) for b, o, f in
-                        zip(band or [None] * len(outs), outs, factors)]
-                norm = [_grow(n, 1, 1, rows * f, w * f, o.device) for n, o, f in
-                        zip(norm or [None] * len(outs), outs, factors)]
+            if not band:  # rows [lo, y + th) of a band never exceed one tile: one buffer each
+                band = [torch.zeros(o.shape[0], o.shape[1], th_ * f, w * f, device=o.device) for o, f in zip(outs, factors)]
+                norm = [torch.zeros(1, 1, th_ * f, w * f, device=o.device) for o, f in zip(outs, factors)]
             # overlap actually shared with the previous / next tile on each axis
             top = (ys[iy - 1] + th_ - y) if iy > 0 else 0
             bottom = (y + th - ys[iy + 1]) if iy + 1 < len(ys) else 0
@@ -197,22 +202,22 @@ def run_tiled(
                 a[..., r0:r0 + th * f, x * f:(x + tw) * f] += o.float() * wt
                 n[..., r0:r0 + th * f, x * f:(x + tw) * f] += wt
             _done()
-        # rows above the next tile row are final: blend them out, keep the rest
+        # rows above the next tile row are final: blend them out, move the rest to the top
         done = ys[iy + 1] if iy + 1 < len(ys) else h
-        for i, (a, n, f, st) in enumerate(zip(band, norm, factors, sinks)):
-            k = (done - lo) * f
-            st.put(lo * f, a[..., :k, :] / n[..., :k, :])
-            band[i], norm[i] = a[..., k:, :], n[..., k:, :]
+        for a, n, f, st in zip(band, norm, factors, sinks):
+            k, rows = (done - lo) * f, (y + th - lo) * f
+            step = max(1, _PUT_ELEMENTS // max(1, a.shape[0] * a.shape[1] * a.shape[-1]))
+            for r in range(0, k, step):  # blended in chunks: no band-sized temporary
+                st.put(lo * f + r, a[..., r:min(k, r + step), :] / n[..., r:min(k, r + step), :])
+            for t in (a, n):
+                t[..., :rows - k, :] = t[..., k:rows, :].clone()
+                t[..., rows - k:, :] = 0
         lo = done
     return [st.tensor for st in sinks]
 
 
-def _grow(prev: torch.Tensor | None, b: int, c: int, rows: int, width: int, device) -> torch.Tensor:
-    """A zeroed float32 ``b x c x rows x width`` band that starts with the rows of ``prev``."""
-    out = torch.zeros(b, c, rows, width, device=device)
-    if prev is not None and prev.shape[-2]:
-        out[..., :prev.shape[-2], :] = prev
-    return out
+#: rows blended out of a band at a time hold about this many values
+_PUT_ELEMENTS = 4 << 20
 
 
 #: glibc's M_MMAP_THRESHOLD: allocations above it get their own pages, returned when freed
