@@ -298,3 +298,16 @@ def test_keep_bokeh_conditions_the_last_round_on_the_camera_kernel():
     assert right > 10 * (kept.sr - plain.sr)[..., :24].abs().mean() and right > 1e-4
     ens = svkr(lr, keep_bokeh=True, ensemble=True)  # the 8 transforms run with the turned camera kernel
     assert ens.camera_kernel.shape == cam.shape and ens.sr.shape == kept.sr.shape
+
+
+def test_kernel_confidence_is_low_on_flat_regions_and_high_on_detail():
+    from ssr.svkr import kernel_confidence
+
+    g = torch.Generator().manual_seed(0)
+    lr = torch.full((2, 3, 32, 48), 0.5)
+    lr[..., 24:] = torch.rand(2, 3, 32, 24, generator=g)  # right half textured
+    lr[1] += 0.01 * torch.randn(3, 32, 48, generator=g)  # light noise everywhere in picture 2
+    c = kernel_confidence(lr.clamp(0, 1))
+    assert c.shape == (2, 1, 32, 48) and float(c.min()) >= 0 and float(c.max()) <= 1
+    for i in range(2):  # noise alone is not evidence of blur
+        assert float(c[i, :, :, :20].mean()) < 0.15 and float(c[i, :, :, 28:].mean()) > 0.6

@@ -41,6 +41,8 @@ def test_upscale_file_folder_and_resume(pipe_dir, tmp_path, capsys):
     assert code == 0, err
     assert read_image(tmp_path / "one.png").size == (64, 80)
     assert (tmp_path / "one_depth.png").is_file() and (tmp_path / "one_kernels.png").is_file()
+    conf = read_image(tmp_path / "one_kernel_confidence.png").rgb
+    assert conf.shape == read_image(tmp_path / "one.png").rgb.shape  # drawn at the output's size
     code, _, err = run(capsys, "upscale", str(src), "-o", str(tmp_path / "out"), "--weights", str(pipe_dir),
                        "--tile", "8", "--tile-overlap", "4")
     assert code == 0, err

@@ -142,6 +142,8 @@ class PipelineOutput:
         kernel_codes: ``B x n x h x w`` PCA codes of the per-pixel kernels, when maps were requested.
         kernels: ``B x k*k x h x w`` full kernel field, when requested and small enough.
         camera_kernel: ``B x k*k``, the camera kernel the last round used with ``keep_bokeh``.
+        kernel_confidence: ``B x 1 x h x w`` in [0, 1], the evidence each LR pixel holds about its
+            blur (:func:`ssr.svkr.kernel_confidence`; near 0 on flat regions), with the maps.
     """
 
     image: torch.Tensor
@@ -149,6 +151,7 @@ class PipelineOutput:
     kernel_codes: torch.Tensor | None = None
     kernels: torch.Tensor | None = None
     camera_kernel: torch.Tensor | None = None
+    kernel_confidence: torch.Tensor | None = None
     #: the picture read from disk when the pipeline was given a path (its alpha, bit depth and
     #: grayscale flag are kept by :meth:`save`, as ``ssr upscale`` keeps them)
     source: "LoadedImage | None" = None
@@ -525,6 +528,9 @@ class SSRPipeline:
             if depth.shape[-2:] != out.sr.shape[-2:]:  # a large picture's depth grid
                 depth = F.interpolate(depth, size=out.sr.shape[-2:], mode="bilinear", align_corners=False)
             res.depth, res.kernel_codes, res.kernels = depth, out.codes, out.kernels
+            from .svkr import kernel_confidence
+
+            res.kernel_confidence = kernel_confidence(image.to(self.device))
         return res
 
     def kernel_picture(self, image: torch.Tensor, codes: torch.Tensor) -> torch.Tensor:

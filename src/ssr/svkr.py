@@ -117,6 +117,24 @@ def _detail_energy(lr: torch.Tensor) -> torch.Tensor:
     return F.avg_pool2d(detail_features(lr)[:, :1].abs(), 5, stride=1, padding=2, count_include_pad=False)
 
 
+def kernel_confidence(lr: torch.Tensor, floor_quantile: float = 0.1) -> torch.Tensor:
+    """How much evidence about its blur each LR pixel holds, ``B x 1 x h x w`` in [0, 1].
+
+    Blur is only visible where the picture has detail to blur: the local high-frequency energy
+    ``E`` (:func:`_detail_energy`) above the picture's own floor ``E0`` (its ``floor_quantile``,
+    what noise and the flattest regions give) maps to ``1 - exp(-(E - E0) / (2 E0))``. Flat sky
+    scores near 0: a kernel estimated there is a guess from context, not a measurement. Shown
+    beside the kernels (``ssr upscale --save-kernels`` writes ``NAME_kernel_confidence.png``)."""
+    out = []
+    for x in lr.float().split(1):
+        e = _detail_energy(x)
+        flat = e.reshape(-1)
+        step = max(1, flat.numel() // 1_000_000)
+        e0 = torch.quantile(flat[::step], floor_quantile).clamp_min(1e-3)
+        out.append(1 - torch.exp(-(e - e0).clamp_min(0) / (2 * e0)))
+    return torch.cat(out)
+
+
 @dataclass
 class SVKROutput:
     """Result of :class:`SVKR`.

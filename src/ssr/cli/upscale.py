@@ -64,7 +64,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--weights", help="pipeline folder (default: the weights shipped with SSR)")
     p.add_argument("--depth-backend", help="depth estimator: builtin (default), constant, vertical, hf:PATH")
     p.add_argument("--save-depth", action="store_true", help="also write NAME_depth.png (colour-mapped)")
-    p.add_argument("--save-kernels", action="store_true", help="also write NAME_kernels.png (kernel grid)")
+    p.add_argument("--save-kernels", action="store_true", help="also write NAME_kernels.png (kernel grid) and NAME_kernel_confidence.png "
+                        "(bright: the picture shows its blur there; dark: flat, the kernel is a guess)")
     p.add_argument("--ext", default=".png", help="output extension for folder outputs (default .png)")
     p.add_argument("--resume", action="store_true", help="skip inputs whose output already exists")
     p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: CUDA when available)")
@@ -202,7 +203,12 @@ def upscale_file(pipe, src: Path, dst: Path, options: dict, protect=(), max_pixe
     if depth_path is not None:
         write_image(depth_path, colorize(res.depth[0]), protect=protect)
     if kernels_path is not None:
+        import torch.nn.functional as F
+
         write_image(kernels_path, pipe.kernel_picture(img.rgb, res.kernel_codes), protect=protect)
+        write_image(kernels_path.with_name(kernels_path.stem.removesuffix("_kernels") + "_kernel_confidence.png"),
+                    colorize(F.interpolate(res.kernel_confidence[:1], size=tuple(sr.shape[-2:]), mode="nearest")[0]),
+                    protect=protect)
     return int(sr.shape[-1]), int(sr.shape[-2])
 
 

@@ -181,6 +181,7 @@ class DegradationPipeline:
             depth_source = "given"
         depth_lr = to_resolution(depth, (h, w))
 
+        cfg.field.resolved(s)  # refuses an unknown field kind or family before anything is drawn
         if cfg.field.kind == "depth":
             fld, info = depth_informed_field(depth_lr, gen, cfg.field, s)
         else:
