@@ -408,8 +408,8 @@ def _write_quantized(path: Path, q: np.ndarray, ext: str, bit_depth: int, qualit
 
 def _encode(tmp: Path, q: np.ndarray, ext: str, bit_depth: int, quality: int) -> None:
     c = q.shape[2]
-    if bit_depth == 16 and c == 2 and ext == ".png":
-        tmp.write_bytes(_png16_grey_alpha(q))  # cv2 writes 1, 3 or 4 channels only
+    if ext == ".png" and ((bit_depth == 16 and c == 2) or q.shape[0] * q.shape[1] > STREAMED_PNG_PIXELS):
+        _write_png_streamed(tmp, q)  # cv2 writes 16-bit grey + alpha not at all, large pictures whole
         return
     if bit_depth == 16:
         import cv2
@@ -443,19 +443,45 @@ def _encode(tmp: Path, q: np.ndarray, ext: str, bit_depth: int, quality: int) ->
     im.save(tmp, format=fmt, **kwargs)
 
 
-def _png16_grey_alpha(q: np.ndarray) -> bytes:
-    """A 16-bit grey + alpha PNG (colour type 4) of ``H x W x 2`` uint16 values."""
+#: pictures with more pixels are written as PNG by :func:`_write_png_streamed` (bounded memory)
+STREAMED_PNG_PIXELS = 1 << 24
+_PNG_BAND_BYTES = 4 << 20
+
+
+def _write_png_streamed(tmp: Path, q: np.ndarray) -> None:
+    """Write ``q`` (``H x W x C`` uint8 or uint16, C = 1-4) as a PNG, a band of rows at a time.
+
+    Encoders take the whole picture at once (Pillow copies an RGB picture into 4 bytes per pixel
+    first); here only one band of filtered rows and zlib's window are held besides ``q``. Every
+    row uses the PNG "Up" filter (its difference from the row above, byte by byte), which
+    compresses photographs about as well as adaptive filtering."""
     import zlib
 
-    h, w, _ = q.shape
-    rows = np.ascontiguousarray(q.astype(">u2"))  # big-endian samples, grey then alpha
-    raw = b"".join(b"\0" + rows[y].tobytes() for y in range(h))
+    h, w, c = q.shape
+    depth = 16 if q.dtype == np.uint16 else 8
+    colour = {1: 0, 2: 4, 3: 2, 4: 6}[c]
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 4, 0, 0, 0))
-            + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b""))
+    row_bytes = w * c * depth // 8
+    band = max(1, _PNG_BAND_BYTES // max(1, row_bytes))
+    z = zlib.compressobj(6)
+    prev = np.zeros(row_bytes, np.uint8)
+    with open(tmp, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, colour, 0, 0, 0)))
+        for y0 in range(0, h, band):
+            rows = q[y0:y0 + band]
+            raw = np.ascontiguousarray(rows.astype(">u2") if depth == 16 else rows).view(np.uint8).reshape(len(rows), row_bytes)
+            out = np.empty((len(rows), row_bytes + 1), np.uint8)
+            out[:, 0] = 2  # filter type Up
+            out[0, 1:] = raw[0] - prev
+            out[1:, 1:] = raw[1:] - raw[:-1]
+            prev = raw[-1].copy()
+            data = z.compress(out.tobytes())
+            if data:
+                f.write(chunk(b"IDAT", data))
+        f.write(chunk(b"IDAT", z.flush()) + chunk(b"IEND", b""))
 
 
 def list_images(inputs: Sequence[str | os.PathLike], recursive: bool = False) -> list[Path]:

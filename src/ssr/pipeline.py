@@ -124,6 +124,9 @@ class PriorSets:
             else:
                 net = interpolate(self.model("fidelity"), self.model("perceptual"), r)
             release_priors()
+            from .tiling import trim_heap
+
+            trim_heap()  # the sets it was built from are freed in the middle of the heap
             net = net.to(self.device)
             if self.device.type == "cpu":
                 net.to(memory_format=torch.channels_last)

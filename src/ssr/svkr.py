@@ -52,7 +52,7 @@ from .degradation.fields import kernel_width
 from .errors import SSRError
 from .models.dkenet import DKENet, detail_features, feedback_input
 from .models.nonblind import NonBlindSR, bicubic_up
-from .tiling import Store, as_float, run_tiled, stored
+from .tiling import Store, as_float, run_tiled, stored, trim_heap
 
 #: SR pictures with a longer side give depth a copy reduced by an integer factor
 DEPTH_GRID_MAX = 1024
@@ -333,6 +333,7 @@ class SVKR:
                 outs = (total / 8, *outs[1:])
                 if low:
                     outs = (stored(outs[0], out_dtype), *outs[1:])
+            trim_heap()  # the round's tile temporaries, freed in the middle of the heap
             sr = outs[0] if low else outs[0].clamp_(0, 1)
             codes = outs[1] if keep_codes else None
             kernels = outs[-1] if keep else None

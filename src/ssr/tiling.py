@@ -238,3 +238,18 @@ def fixed_mmap_threshold() -> bool:
         return bool(name) and bool(ctypes.CDLL(name).mallopt(-3, MMAP_THRESHOLD))  # -3: M_MMAP_THRESHOLD
     except (OSError, AttributeError):
         return False
+
+
+def trim_heap() -> bool:
+    """Give the heap's free pages back to the system (glibc ``malloc_trim``). Building the
+    prior-backed network frees two generators' worth of small weight tensors in the middle of the
+    heap, which stay resident otherwise: measured 0.48 -> 0.34 GB after building the realism-0.75
+    network. Returns whether it applied (glibc only)."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        name = ctypes.util.find_library("c")
+        return bool(name) and bool(ctypes.CDLL(name).malloc_trim(0))
+    except (OSError, AttributeError):
+        return False
