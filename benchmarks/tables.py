@@ -56,9 +56,9 @@ TABLES: dict[str, Table] = {
                        "radial", "--methods", "svkr", "mean-kernel", "best-single", "true-kernels",
                        "--limit", "5", "--sr", "--threads", "1", "--quiet", "--out", "runs/tables/kernels"]],
                      source="runs/tables/kernels/kernels.md", pick=True),
-    "bokeh": Table([[PY, "benchmarks/bokeh_bench.py", "--limit", "10", "--threads", "2", "--out", "runs/tables/bokeh.md",
+    "bokeh": Table([[PY, "benchmarks/bokeh_bench.py", "--limit", "4", "--threads", "1", "--out", "runs/tables/bokeh.md",
                      "--picture", "docs/images/bokeh_crops.png"]], source="runs/tables/bokeh.md", pick=True),
-    "sample-kernels": Table([[PY, "benchmarks/sample_kernels.py", "--threads", "2",
+    "sample-kernels": Table([[PY, "benchmarks/sample_kernels.py", "--threads", "1",
                               "--out", "docs/images/sample_kernels.png"]], pick=True),
 }
 

@@ -94,3 +94,14 @@ def test_tap_patches_reproduce_apply(rng):
     fld, _ = smooth_random_field(rng, 2, 8, 6, FieldConfig(kernel_size=9), 4)
     via = (tap_patches(hr, 9, 4) * fld[:, :, None]).sum(1)
     assert torch.allclose(via, apply_kernel_field(hr, fld, 4), atol=1e-5)
+
+
+def test_width_correlation_of_a_constant_map_is_zero():
+    """A constant estimate (up to float rounding) does not follow anything."""
+    from ssr.eval.kernel_bench import width_corr
+
+    g = torch.Generator().manual_seed(0)
+    noisy_const = torch.full((50,), 1.8) + 1e-7 * torch.randn(50, generator=g)
+    assert width_corr(noisy_const, torch.randn(50, generator=g)) == 0.0
+    ramp = torch.linspace(0, 1, 50)
+    assert abs(width_corr(ramp, 2 * ramp + 1) - 1) < 1e-9

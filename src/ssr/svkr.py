@@ -33,7 +33,9 @@ undone. The last round then estimates the kernels as usual, takes the **camera k
 mean kernel of the sharpest textured pixels (:func:`camera_codes`: the narrowest fifth by
 kernel width among the pixels with the most detail) -- and conditions the last network on that
 one kernel everywhere: in-focus regions are restored as before, while out-of-focus regions,
-whose estimated blur is the camera kernel plus their defocus, keep their defocus.
+whose estimated blur is the camera kernel plus their defocus, keep their defocus -- as far as
+the estimated field follows the blur and the last network listens to its kernels (measured in
+docs/svkr.md: with the shipped weights the mode changes little yet).
 
 Memory: with an integer ``out_dtype`` the SR pictures of the rounds are stored as 8 bits (the
 last one as ``out_dtype``) and assembled band by band (:class:`ssr.tiling.Store`); each round

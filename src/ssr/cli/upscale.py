@@ -35,8 +35,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fidelity", action="store_true",
                    help="the fidelity mode: --realism 0 and no diffusion stage")
     p.add_argument("--keep-bokeh", action="store_true",
-                   help="depth-of-field mode: undo the camera's blur but keep the scene's defocus, so "
-                        "out-of-focus backgrounds stay smooth instead of getting invented texture")
+                   help="depth-of-field mode (experimental): condition the last round on the camera's kernel "
+                        "alone, leaving the scene's defocus; effective only as far as the kernels follow the blur")
     p.add_argument("--no-prior", action="store_true",
                    help="SVKR's last round with the light non-blind net instead of the pretrained-prior network")
     p.add_argument("--no-diffusion", action="store_true",

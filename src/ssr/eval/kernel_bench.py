@@ -129,6 +129,8 @@ def width_corr(a: torch.Tensor, b: torch.Tensor) -> float:
     """Pearson correlation of two maps (0 when either is constant)."""
     a, b = a.flatten().double(), b.flatten().double()
     a, b = a - a.mean(), b - b.mean()
+    if a.abs().max() < 1e-5 or b.abs().max() < 1e-5:  # a constant map up to float rounding
+        return 0.0
     den = (a.norm() * b.norm()).item()
     return float((a * b).sum().item() / den) if den > 0 else 0.0
 
