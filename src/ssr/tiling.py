@@ -243,8 +243,8 @@ def fixed_mmap_threshold() -> bool:
 def trim_heap() -> bool:
     """Give the heap's free pages back to the system (glibc ``malloc_trim``). Building the
     prior-backed network frees two generators' worth of small weight tensors in the middle of the
-    heap, which stay resident otherwise: measured 0.48 -> 0.34 GB after building the realism-0.75
-    network. Returns whether it applied (glibc only)."""
+    heap, which stay resident otherwise (``research/memory_probe.py`` shows the peaks by phase).
+    Returns whether it applied (glibc only)."""
     import ctypes
     import ctypes.util
 

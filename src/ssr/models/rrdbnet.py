@@ -56,8 +56,8 @@ class RRDBNet(nn.Module):
 
     #: the tail runs in row strips of at most this many LR feature pixels (its 64-channel maps
     #: at 4x resolution are the largest tensors of the network: 4 KB a map per LR pixel in float32).
-    #: 64^2 instead of 128^2 took 0.16 GB off the peak of a 256-pixel tile at no measured cost in
-    #: time (14.4 vs 14.6 s for one 256^2 tile of the realism-0.75 network, one thread)
+    #: 64^2 instead of 128^2: peak 1.32 vs 1.50 GB on a 256x3000 LR picture at tile 256
+    #: (`python research/memory_probe.py --size 256x3000 --strip 4096`, then 16384; one thread)
     tail_strip_pixels = 64 * 64
     #: LR rows of context each strip takes from its neighbours: the tail's receptive field is
     #: under 2 LR pixels (one 3x3 conv at 2x, three at 4x), so strips give the same result
