@@ -457,9 +457,10 @@ class SSRPipeline:
                 pictures between SVKR's rounds, so that memory is bounded by the tile (what
                 ``ssr upscale`` does; at the native scale without diffusion nothing is held in
                 float32 at full size).
-            keep_bokeh: the depth-of-field mode: undo the camera's blur but keep the scene's
-                defocus (out-of-focus regions stay smooth, nothing is invented there); SVKR's last
-                round is conditioned on the camera kernel alone (:class:`ssr.svkr.SVKR`).
+            keep_bokeh: the depth-of-field mode (experimental): SVKR's last round is conditioned
+                on the camera kernel alone (:class:`ssr.svkr.SVKR`), so that scene defocus is
+                left in place as far as the kernels follow the blur (with the shipped weights it
+                changes little yet: docs/svkr.md).
         """
         if diffusion is None:
             diffusion = self.has_diffusion

@@ -103,15 +103,26 @@ def camera_codes(codes: torch.Tensor, width: torch.Tensor, detail: torch.Tensor,
     ``sharp_quantile`` of those. ``codes``: ``B x n x h x w``. At most about a million pixels
     are looked at (a regular subsample of larger pictures)."""
     b, n, h, w = codes.shape
-    step = max(1, int((h * w / 1e6) ** 0.5))
+    step = max(1, int((h * w / _QUANTILE_PIXELS) ** 0.5))
     codes, width, detail = codes[..., ::step, ::step], width[..., ::step, ::step], detail[..., ::step, ::step]
     out = []
     for i in range(b):
         c, wd, dt = codes[i].reshape(n, -1).float(), width[i].reshape(-1).float(), detail[i].reshape(-1).float()
-        textured = dt >= torch.quantile(dt, detail_quantile)
-        sharp = textured & (wd <= torch.quantile(wd[textured], sharp_quantile))
+        textured = dt >= _quantile(dt, detail_quantile)
+        sharp = textured & (wd <= _quantile(wd[textured], sharp_quantile))
         out.append(c[:, sharp].mean(1))
     return torch.stack(out)
+
+
+#: quantiles of a picture's maps look at a regular subsample of at most this many values
+_QUANTILE_PIXELS = 1_000_000
+
+
+def _quantile(x: torch.Tensor, q: float) -> torch.Tensor:
+    """``torch.quantile`` of all of ``x`` (flattened), on a regular subsample of large maps
+    (``torch.quantile`` refuses inputs of over 16 M values and sorts what it gets)."""
+    flat = x.reshape(-1)
+    return torch.quantile(flat[::max(1, flat.numel() // _QUANTILE_PIXELS)], q)
 
 
 def _detail_energy(lr: torch.Tensor) -> torch.Tensor:
@@ -130,9 +141,7 @@ def kernel_confidence(lr: torch.Tensor, floor_quantile: float = 0.1) -> torch.Te
     out = []
     for x in lr.float().split(1):
         e = _detail_energy(x)
-        flat = e.reshape(-1)
-        step = max(1, flat.numel() // 1_000_000)
-        e0 = torch.quantile(flat[::step], floor_quantile).clamp_min(1e-3)
+        e0 = _quantile(e, floor_quantile).clamp_min(1e-3)
         out.append(1 - torch.exp(-(e - e0).clamp_min(0) / (2 * e0)))
     return torch.cat(out)
 
