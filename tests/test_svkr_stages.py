@@ -52,6 +52,26 @@ def test_kernel_shape_descriptor():
     assert torch.allclose(s[2], torch.zeros(2), atol=1e-3)
 
 
+def test_width_corr_loss_is_scale_free_and_follows_the_blur():
+    from ssr.degradation import isotropic_gaussian
+    from ssr.train.svkr_stages import width_corr_loss
+
+    def field(sigmas):  # 1 x 441 x 1 x n, one isotropic Gaussian per pixel
+        return isotropic_gaussian(torch.tensor(sigmas), k=21).reshape(len(sigmas), -1).T.reshape(1, 441, 1, -1)
+
+    true = field([0.6, 1.0, 1.8, 3.0])
+    same_order = field([1.2, 1.4, 1.7, 2.0])  # wrong scale, right order: nearly no loss
+    flipped = field([3.0, 1.8, 1.0, 0.6])
+    constant = field([1.5, 1.5, 1.5, 1.5])
+    assert float(width_corr_loss(same_order, true)) < 0.05
+    assert float(width_corr_loss(flipped, true)) > 1.8
+    assert abs(float(width_corr_loss(constant, true)) - 1.0) < 0.05  # one average width scores 1
+    assert float(width_corr_loss(true, constant)) == 0.0  # nothing to follow: no loss
+    est = constant.clone().requires_grad_(True)
+    width_corr_loss(est, true).backward()
+    assert torch.isfinite(est.grad).all() and est.grad.abs().sum() > 0
+
+
 def test_data_workers_draw_the_same_batches(tmp_path):
     """Batches drawn by forked CPU workers are, in step order, the batches the in-process path
     draws (non-blind: PCA codes computed in the worker; other stages: kernel fields in float16)."""

@@ -224,6 +224,33 @@ def width_correlation(est: torch.Tensor, true: torch.Tensor) -> float:
     return sum(vals) / len(vals) if vals else 0.0
 
 
+def log_width(field: torch.Tensor) -> torch.Tensor:
+    """Differentiable log RMS radius of a kernel field ``B x k*k x h x w`` -> ``B x h x w``
+    (:func:`ssr.degradation.fields.kernel_width`, with a floor so sharp kernels keep a gradient)."""
+    from ..degradation.fields import kernel_moments
+
+    m = kernel_moments(field)
+    return 0.5 * torch.log((m["vyy"] + m["vxx"]) / 2 + 0.01)
+
+
+def width_corr_loss(est: torch.Tensor, true: torch.Tensor, min_std: float = 0.03) -> torch.Tensor:
+    """``1 - `` within-picture Pearson correlation of estimated and true log widths, averaged over
+    the samples whose true log width varies by more than ``min_std`` (0 when none does).
+
+    Scale-free: it asks the estimate to *follow* the blur across the picture (where the kernel
+    and re-synthesis losses are satisfied by one average width when the evidence is weak), and
+    leaves the absolute width to the other terms. ``B x k*k x h x w`` each."""
+    le, lt = log_width(est.float()), log_width(true.float()).detach()
+    le, lt = le.flatten(1), lt.flatten(1)
+    keep = lt.std(1) > min_std
+    if not bool(keep.any()):
+        return est.sum() * 0.0
+    le, lt = le[keep] - le[keep].mean(1, keepdim=True), lt[keep] - lt[keep].mean(1, keepdim=True)
+    # the floor under the estimate's norm bounds the gradient of a (nearly) constant estimate
+    corr = (le * lt).sum(1) / ((le.pow(2).sum(1) + 1e-3).sqrt() * lt.norm(dim=1))
+    return (1 - corr).mean()
+
+
 def kernel_shape(field: torch.Tensor) -> torch.Tensor:
     """Shape descriptor of a kernel field ``B x k*k x h x w`` -> ``B x 3 x h x w``: RMS extent
     along rows and columns (HR px, about the ``sigma`` of a Gaussian) and the correlation of the
@@ -250,7 +277,9 @@ class DKENetTrainer(_SRStage):
     ``+ shape * mean|S(K_est) - S(K_gt)|`` with ``S`` the kernel's shape descriptor
     (:func:`kernel_shape`: RMS extents along rows and columns and their correlation). The tap
     losses alone give a weak, sign-cancelling signal about *width*; on short runs the network
-    then predicts one average width for every picture. The shape term addresses width directly.
+    then predicts one average width for every picture. The shape term addresses width directly;
+    ``+ width_corr * (1 - corr)`` (:func:`width_corr_loss`) asks the width map to follow the
+    true one within each picture, whatever its scale.
 
     With ``model.feedback: true`` each step runs two SVKR rounds: round 1 as above; the frozen
     non-blind net of ``feedback_nonblind`` super-resolves with round 1's kernels (no gradient),
@@ -317,6 +346,10 @@ class DKENetTrainer(_SRStage):
             l_s = (kernel_shape(est) - kernel_shape(gt)).abs().mean()
             loss = loss + w["shape"] * l_s
             logs["shape_l1"] = float(l_s.detach())
+        if w.get("width_corr", 0):
+            l_c = width_corr_loss(est, gt)
+            loss = loss + w["width_corr"] * l_c
+            logs["width_corr_loss"] = float(l_c.detach())
         return loss, logs
 
     def training_step(self, batch):
