@@ -293,7 +293,7 @@ class DKENetTrainer(_SRStage):
         "steps": 3000, "batch_size": 16, "lr": 2e-4, "warmup_steps": 200, "save_every": 250, "eval_every": 250,
         "model": {"scale": 4, "kernel_size": 21, "channels": 48, "depth_channels": 16, "use_depth": True},
         "data": {**_SRStage.data_defaults, "depth": "builtin", "depth_jitter": 0.5},
-        "loss": {"kernel_l1": 1.0, "resynth": 20.0, "shape": 0.0},
+        "loss": {"kernel_l1": 1.0, "resynth": 20.0, "shape": 0.0, "width_corr": 0.0},
         "feedback_nonblind": "src/ssr/weights/svkr/nonblind",
     }
 
