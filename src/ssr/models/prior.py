@@ -118,6 +118,8 @@ class PriorSR(KernelCodes, SSRModel):
         hidden: hidden width of the fusion MLPs (paper: 128).
         merged: the adapters are folded into the trunk (inference / interpolated weights); the
             saved state then holds the full trunk.
+        trunk_arch: ``(channels, growth, blocks)`` of a merged model's trunk (default: the
+            pretrained generators', 64, 32, 23); unmerged models take the prior's own.
     """
 
     scale = 4
@@ -126,14 +128,17 @@ class PriorSR(KernelCodes, SSRModel):
 
     def __init__(self, prior: str = "realesrgan-x4plus", kernel_size: int = 21, pca_components: int = 10,
                  lora_rank: int = 8, lora_targets: str = "all", levels: Sequence[int] = (0, 6, 12, 18, 23),
-                 kernel_width: int = 32, depth_width: int = 16, hidden: int = 128, merged: bool = False):
+                 kernel_width: int = 32, depth_width: int = 16, hidden: int = 128, merged: bool = False,
+                 trunk_arch: Sequence[int] | None = None):
         if lora_targets not in LORA_TARGETS:
             raise ValueError(f"lora_targets must be one of {LORA_TARGETS}")
         super().__init__(prior=prior, kernel_size=kernel_size, pca_components=pca_components, lora_rank=lora_rank,
                          lora_targets=lora_targets, levels=[int(v) for v in levels], kernel_width=kernel_width,
                          depth_width=depth_width, hidden=hidden, merged=bool(merged))
+        if merged and trunk_arch is not None:
+            self.config["trunk_arch"] = [int(v) for v in trunk_arch]
         self._init_pca(kernel_size, pca_components)  # set_pca installs SVKR's basis
-        self.trunk = RRDBNet() if merged else load_prior(prior)
+        self.trunk = RRDBNet(*(trunk_arch or ())) if merged else load_prior(prior)
         if any(not 0 <= v <= self.trunk.num_blocks for v in self.config["levels"]):
             raise ValueError(f"levels must lie in 0..{self.trunk.num_blocks}")
         for p in self.trunk.parameters():
@@ -182,6 +187,7 @@ class PriorSR(KernelCodes, SSRModel):
                 mod.base.weight += mod.delta_weight()
                 self._put(parent, name, mod.base)
         self.config["merged"] = True
+        self.config["trunk_arch"] = [self.trunk.channels, self.trunk.growth, self.trunk.num_blocks]
         return self
 
     # ---- what is saved ----------------------------------------------------------------------
@@ -229,14 +235,16 @@ def interpolate(a: PriorSR, b: PriorSR, alpha: float) -> PriorSR:
     if not 0.0 <= alpha <= 1.0:
         raise ValueError("alpha must lie in [0, 1]")
     keep = ("kernel_size", "pca_components", "levels", "kernel_width", "depth_width", "hidden")
-    if any(a.config[k] != b.config[k] for k in keep):
+    shape = (a.trunk.channels, a.trunk.growth, a.trunk.num_blocks)
+    if any(a.config[k] != b.config[k] for k in keep) or shape != (b.trunk.channels, b.trunk.growth, b.trunk.num_blocks):
         raise ValueError("the two models differ in architecture; they cannot be interpolated")
     if not torch.allclose(a.pca_basis, b.pca_basis) or not torch.allclose(a.code_scale, b.code_scale):
         raise ValueError("the two models use different kernel PCAs; they cannot be interpolated")
     sa, sb = (_merged_state(m) for m in (a, b))
     cfg = {k: a.config[k] for k in keep}
     with torch.device("meta"):  # every tensor is assigned below: no random initialisation of 16.7 M weights
-        out = PriorSR(prior=a.config["prior"] if alpha < 0.5 else b.config["prior"], lora_rank=0, merged=True, **cfg)
+        out = PriorSR(prior=a.config["prior"] if alpha < 0.5 else b.config["prior"], lora_rank=0, merged=True,
+                      trunk_arch=shape, **cfg)
     out.load_state_dict({k: torch.lerp(sa[k].float(), sb[k].float(), alpha) if sa[k].is_floating_point() else sa[k].clone()
                          for k in sa}, assign=True)
     return out.eval()

@@ -143,11 +143,13 @@ def prior_files(name: str) -> tuple[Path, Path]:
 
 
 @functools.lru_cache(maxsize=4)
-def _prior_state(name: str) -> dict[str, torch.Tensor]:
+def _prior_state(name: str) -> tuple[tuple[int, int, int], dict[str, torch.Tensor]]:
+    """``((channels, growth, blocks), state)`` of prior ``name``, as its files declare them."""
     from .ncnn import load_rrdbnet
 
     param, weights = prior_files(name)
-    return load_rrdbnet(param, weights).state_dict()
+    net = load_rrdbnet(param, weights)
+    return (net.channels, net.growth, net.num_blocks), net.state_dict()
 
 
 def release_priors() -> None:
@@ -158,8 +160,8 @@ def release_priors() -> None:
 def load_prior(name: str) -> RRDBNet:
     """A fresh :class:`RRDBNet` holding the pretrained weights of prior ``name`` (float32).
     The files are parsed once per process; every call returns an independent copy."""
-    state = _prior_state(name)
+    arch, state = _prior_state(name)
     with torch.device("meta"):  # no random initialisation of 16.7 M weights that are overwritten
-        net = RRDBNet()
+        net = RRDBNet(*arch)
     net.load_state_dict({k: v.clone() for k, v in state.items()}, assign=True)
     return net
