@@ -63,3 +63,14 @@ def tiny_trunk(_tiny_trunk_files, monkeypatch) -> Path:
     release_priors()
     yield _tiny_trunk_files
     release_priors()
+
+
+@pytest.fixture(autouse=True)
+def _keep_torch_threads():
+    """Every test leaves torch's thread count as it found it: a command run in-process with
+    ``--threads 2`` would otherwise make every later test oversubscribe a one-core machine
+    (measured: 10x slower training steps under ``taskset -c 0``)."""
+    n = torch.get_num_threads()
+    yield
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)

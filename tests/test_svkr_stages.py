@@ -1,6 +1,7 @@
 """The three SVKR training stages run end to end on tiny configs and their outputs load."""
 from pathlib import Path
 
+import pytest
 import torch
 
 from ssr.models import SSRModel
@@ -20,20 +21,27 @@ def _train(stage, tmp_path, data_root, **over):
     return cls(cfg, tmp_path / stage, device="cpu").fit()
 
 
-def test_nonblind_dkenet_and_joint_stages(tmp_path):
-    data = image_folder(tmp_path / "data", n=3, size=(48, 64))
-    nb_dir = _train("nonblind", tmp_path, data)
+@pytest.fixture(scope="module")
+def stage12(tmp_path_factory):
+    """``(folder, data, nonblind dir, dkenet dir)``: stages 1 and 2 trained once on tiny configs
+    for the tests that build on them."""
+    tmp = tmp_path_factory.mktemp("stage12")
+    data = image_folder(tmp / "data", n=3, size=(48, 64))
+    return tmp, data, _train("nonblind", tmp, data), _train("dkenet", tmp, data)
+
+
+def test_nonblind_dkenet_and_joint_stages(stage12, tmp_path):
+    trained, data, nb_dir, dk_dir = stage12
     nb = SSRModel.from_pretrained(nb_dir)
     assert isinstance(nb, NonBlindSR) and nb.pretrained_extra["steps"] == 4
     assert nb.pca_basis.abs().sum() > 0  # the kernel PCA was computed and saved
     basis = nb.pca_basis
     assert torch.allclose(basis @ basis.T, torch.eye(basis.shape[0]), atol=1e-4)
-    dk_dir = _train("dkenet", tmp_path, data)
     dk = SSRModel.from_pretrained(dk_dir)
     assert isinstance(dk, DKENet) and dk.config["head"] == "atoms" and dk.config["detail"]
-    log = (tmp_path / "dkenet" / "log.csv").read_text().splitlines()
+    log = (trained / "dkenet" / "log.csv").read_text().splitlines()
     assert "shape_l1" in log[0] and len(log) > 1  # the kernel-shape loss is logged
-    assert (tmp_path / "dkenet" / "depth_cache.pt").is_file()
+    assert (trained / "dkenet" / "depth_cache.pt").is_file()
     joint = _train("svkr", tmp_path, data, init_dkenet=str(dk_dir), init_nonblind=str(nb_dir))
     dk2 = SSRModel.from_pretrained(joint / "dkenet")
     nb2 = SSRModel.from_pretrained(joint / "nonblind")
@@ -146,16 +154,12 @@ def test_stage_val_reproduces_the_trainers_validation(tmp_path, capsys):
                            "--data-root", str(data)]) == 2
 
 
-def test_dkenet_with_feedback_trains_two_rounds(tmp_path):
+def test_dkenet_with_feedback_trains_two_rounds(stage12, tmp_path):
     import csv
-
-    import pytest
 
     from ssr.errors import SSRError
 
-    data = image_folder(tmp_path / "data", n=3, size=(48, 64))
-    nb_dir = _train("nonblind", tmp_path, data)
-    base = _train("dkenet", tmp_path, data)
+    _, data, nb_dir, base = stage12
     model = {"scale": 4, "kernel_size": 21, "channels": 8, "depth_channels": 4, "use_depth": True,
              "head": "atoms", "atoms": 16, "detail": True, "feedback": True}
     (tmp_path / "fb").mkdir()
