@@ -11,6 +11,11 @@ first picture.
     python benchmarks/bokeh_bench.py [--data ../shared/datasets/eval/BSD100] [--limit 10]
         [--methods bicubic realesrgan ssr-prior ssr-prior-bokeh ssr-fidelity ssr-fidelity-bokeh]
         [--weights PIPELINE] [--out runs/bokeh.md] [--picture docs/images/bokeh_crops.png]
+        [--defocus-margin M]
+
+``--defocus-margin``: the keep-bokeh modes' margin (HR px) between the camera kernel and what
+counts as scene defocus (``ssr.svkr.DEFOCUS_MARGIN``; ``none``: conditioning on the camera kernel
+only, no re-blur). Choose it on training pictures (``--data ../shared/datasets/train/BSDS500-test``).
 """
 from __future__ import annotations
 
@@ -33,8 +38,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", help="also write the table to this Markdown file")
     ap.add_argument("--picture", help="side-by-side crops of the first picture (truth, then each method)")
+    ap.add_argument("--defocus-margin", help="keep-bokeh margin in HR px, or none (default: the shipped one)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
+    import ssr.svkr
+
+    if args.defocus_margin is not None:
+        try:
+            ssr.svkr.DEFOCUS_MARGIN = None if args.defocus_margin == "none" else float(args.defocus_margin)
+        except ValueError:
+            print(f"error: --defocus-margin must be a number or none, not {args.defocus_margin!r}", file=sys.stderr)
+            return 2
     from ssr.errors import SSRError
     from ssr.eval.bokeh import make_pair, score
     from ssr.eval.datasets import image_seed, load_rgb, scene_depth
@@ -67,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
                 crops.append(sr)
         print(f"{i + 1}/{len(sources)} {src.name}", file=sys.stderr, flush=True)
     n = max(1, len(sources))
-    lines = [f"Depth-of-field set from `{args.data}` ({len(sources)} pictures, x4); machine: {machine_line()}", "",
+    lines = [f"Depth-of-field set from `{args.data}` ({len(sources)} pictures, x4), keep-bokeh defocus margin "
+             f"{ssr.svkr.DEFOCUS_MARGIN}; machine: {machine_line()}", "",
              "| method | PSNR-Y (dB) ↑ | PSNR-Y in focus (dB) ↑ | invented texture in defocus (1 = truth) | s / picture |",
              "|---|---:|---:|---:|---:|"]
     for name, s in sums.items():

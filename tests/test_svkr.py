@@ -280,6 +280,7 @@ def test_keep_bokeh_conditions_the_last_round_on_the_camera_kernel():
     svkr = SVKR(dk, nb, get_depth_estimator("vertical"), rounds=2)
     lr = torch.rand(1, 3, 12, 16, generator=torch.Generator().manual_seed(1))
     plain = svkr(lr, return_kernels=True)
+    svkr.defocus_margin = None  # the conditioning alone first
     kept = svkr(lr, keep_bokeh=True, return_kernels=True)
     cam = kept.camera_kernel
     assert cam.shape == (1, kk) and torch.all(cam >= 0)
@@ -298,6 +299,27 @@ def test_keep_bokeh_conditions_the_last_round_on_the_camera_kernel():
     assert right > 10 * (kept.sr - plain.sr)[..., :24].abs().mean() and right > 1e-4
     ens = svkr(lr, keep_bokeh=True, ensemble=True)  # the 8 transforms run with the turned camera kernel
     assert ens.camera_kernel.shape == cam.shape and ens.sr.shape == kept.sr.shape
+    # then the SR blurred again by the scene defocus: the wide half loses its fine detail, the
+    # sharp (camera) half stays as it was
+    svkr.defocus_margin = 0.1
+    blurred = svkr(lr, keep_bokeh=True).sr
+
+    def detail(x):
+        return float((x[..., 1:] - x[..., :-1]).abs().mean())
+
+    assert detail(blurred[..., 44:]) < 0.7 * detail(kept.sr[..., 44:])
+    assert torch.allclose(blurred[..., :20], kept.sr[..., :20], atol=0.02)
+
+
+def test_scene_defocus_is_the_width_beyond_the_camera_kernel():
+    from ssr.degradation import isotropic_gaussian
+    from ssr.svkr import scene_defocus
+
+    g = [isotropic_gaussian(torch.tensor(v), k=21).reshape(-1) for v in (1.0, 1.05, 2.0)]
+    field = torch.stack(g, 1).view(1, 441, 1, 3)
+    got = scene_defocus(field, g[0][None], margin=0.1)[0, 0, 0]
+    assert got.shape == (3,) and float(got[0]) == 0.0 and float(got[1]) == 0.0  # within the margin
+    assert abs(float(got[2]) - (2.0 ** 2 - 1.1 ** 2) ** 0.5) < 0.02  # widths add in quadrature
 
 
 def test_kernel_confidence_is_low_on_flat_regions_and_high_on_detail():

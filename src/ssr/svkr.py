@@ -34,8 +34,11 @@ mean kernel of the sharpest textured pixels (:func:`camera_codes`: the narrowest
 kernel width among the pixels with the most detail) -- and conditions the last network on that
 one kernel everywhere: in-focus regions are restored as before, while out-of-focus regions,
 whose estimated blur is the camera kernel plus their defocus, keep their defocus -- as far as
-the estimated field follows the blur and the last network listens to its kernels (measured in
-docs/svkr.md: with the shipped weights the mode changes little yet).
+the estimated field follows the blur and the last network listens to its kernels. Since the
+last network hardly listens to its kernels yet, its SR is then blurred again, pixel by pixel,
+by the scene defocus the field shows (:func:`scene_defocus`: the width beyond the camera
+kernel's, :func:`ssr.degradation.apply.variable_blur`), so defocused regions get no invented
+texture (measured in docs/svkr.md).
 
 Memory: with an integer ``out_dtype`` the SR pictures of the rounds are stored as 8 bits (the
 last one as ``out_dtype``) and assembled band by band (:class:`ssr.tiling.Store`); each round
@@ -50,6 +53,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from .degradation.apply import variable_blur
 from .degradation.fields import kernel_width
 from .errors import SSRError
 from .models.dkenet import DKENet, detail_features, feedback_input
@@ -114,6 +118,10 @@ def camera_codes(codes: torch.Tensor, width: torch.Tensor, detail: torch.Tensor,
     return torch.stack(out)
 
 
+#: estimated widths within this much (HR px) of the camera kernel's count as no scene defocus
+#: (chosen on training pictures: research/choose_defocus_margin.py)
+DEFOCUS_MARGIN = 0.1
+
 #: quantiles of a picture's maps look at a regular subsample of at most this many values
 _QUANTILE_PIXELS = 1_000_000
 
@@ -123,6 +131,16 @@ def _quantile(x: torch.Tensor, q: float) -> torch.Tensor:
     (``torch.quantile`` refuses inputs of over 16 M values and sorts what it gets)."""
     flat = x.reshape(-1)
     return torch.quantile(flat[::max(1, flat.numel() // _QUANTILE_PIXELS)], q)
+
+
+def scene_defocus(kernels: torch.Tensor, camera: torch.Tensor, margin: float = 0.0) -> torch.Tensor:
+    """The scene's own defocus (HR px, ``B x 1 x h x w``) in an estimated field ``B x k*k x h x
+    w`` whose sharpest part is the ``camera`` kernel (``B x k*k``): for Gaussian-like blurs the
+    widths add in quadrature, so ``sqrt(width^2 - (width_camera + margin)^2)``, 0 where the
+    estimate is within ``margin`` of the camera kernel (estimation noise, not defocus)."""
+    w = kernel_width(kernels.float())
+    wc = kernel_width(camera.float()[:, :, None, None]) + margin
+    return (w * w - wc * wc).clamp_min(0).sqrt().unsqueeze(1)
 
 
 def _detail_energy(lr: torch.Tensor) -> torch.Tensor:
@@ -189,6 +207,9 @@ class SVKR:
         self.rounds = rounds
         self.momentum = momentum
         self.scale = int(nonblind.config["scale"])
+        #: ``keep_bokeh``: the last round's SR is blurred again by the scene defocus the field
+        #: shows beyond the camera kernel plus this margin (HR px; ``None``: conditioning only)
+        self.defocus_margin: float | None = DEFOCUS_MARGIN
         #: DKENet takes the previous round's restoration residual (``DKENet(feedback=True)``)
         self.feedback = bool(getattr(dkenet, "feedback", False))
 
@@ -219,6 +240,9 @@ class SVKR:
 
                 depth_in = d_t if d_t is not None else torch.full_like(lr_t[:, :1], NULL_DEPTH)
                 sr = final(lr_t, final.kernel_codes(k_sr), depth_in)
+            if condition is not None and self.defocus_margin is not None:
+                sr = variable_blur(sr.float(), F.interpolate(scene_defocus(k, condition, self.defocus_margin),
+                                                             scale_factor=self.scale, mode="bilinear"))
             # float32 out, so tile blending and the loop stay exact under a bfloat16 autocast
             out = [sr.float()] + ([codes.float()] if keep_codes else []) + ([k.float()] if keep_kernels else [])
             return out
@@ -287,8 +311,10 @@ class SVKR:
                 bounded-memory mode of ``ssr upscale``; see the module docstring).
             return_codes: ``False`` keeps no kernel codes (``codes`` is ``None``), which saves
                 ``4 n`` bytes per LR pixel.
-            keep_bokeh: condition the last round on the camera kernel alone, so that scene
-                defocus stays in the picture (module docstring); costs one more DKENet pass.
+            keep_bokeh: condition the last round on the camera kernel alone and blur its SR
+                again by the scene defocus (:func:`scene_defocus`, :attr:`defocus_margin`), so
+                that scene defocus stays in the picture (module docstring); costs one more
+                DKENet pass.
         """
         T = self.rounds if rounds is None else int(rounds)
         if T < 1:

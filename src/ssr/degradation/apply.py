@@ -22,7 +22,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-__all__ = ["apply_kernel_field", "sample_offset", "crop_to_multiple", "tap_patches"]
+__all__ = ["apply_kernel_field", "sample_offset", "crop_to_multiple", "tap_patches", "gaussian_blur", "variable_blur"]
 
 
 def sample_offset(scale: int) -> int:
@@ -141,3 +141,48 @@ class _FieldApply(torch.autograd.Function):
             if g_ph is not None:
                 g_ph[:, :, a, e, da:da + h, de:de + w].addcmul_(grad, field[:, t:t + 1])
         return g_ph, g_f, None, None, None
+
+
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable isotropic Gaussian blur of ``B x C x H x W`` (radius ``round(3 sigma)``, reflect
+    border; pictures smaller than the radius are reflected as far as they allow)."""
+    r = max(1, int(3 * sigma + 0.5))
+    t = torch.arange(-r, r + 1, device=x.device, dtype=torch.float32)
+    g = torch.exp(-t ** 2 / (2 * sigma ** 2))
+    g = (g / g.sum()).to(x.dtype)
+    c = x.shape[1]
+    ph, pw = min(r, x.shape[-2] - 1), min(r, x.shape[-1] - 1)
+    x = F.pad(x, (pw, pw, 0, 0), mode="reflect") if pw else x
+    x = F.conv2d(x, g[r - pw:r + pw + 1].view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    x = F.pad(x, (0, 0, ph, ph), mode="reflect") if ph else x
+    return F.conv2d(x, g[r - ph:r + ph + 1].view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+
+
+#: the blur widths (px) :func:`variable_blur` interpolates between
+VARIABLE_BLUR_LEVELS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0)
+
+
+def variable_blur(x: torch.Tensor, sigma: torch.Tensor, levels=VARIABLE_BLUR_LEVELS) -> torch.Tensor:
+    """Spatially variant isotropic Gaussian blur: pixel ``p`` of ``x`` (``B x C x H x W``) blurred
+    by ``sigma[p]`` (``B x 1 x H x W``, px; clamped to the levels' range), as the per-pixel linear
+    interpolation between the blurs at the two neighbouring ``levels``. Holds ``x``, the output
+    and one blurred copy at a time."""
+    sigma = sigma.to(x.dtype).clamp(levels[0], levels[-1])
+    out = torch.zeros_like(x)
+    for i, s in enumerate(levels):
+        lo = levels[i - 1] if i else None
+        hi = levels[i + 1] if i + 1 < len(levels) else None
+        # hat weight of level i: 1 at s, 0 at its neighbours
+        w = torch.zeros_like(sigma)
+        if lo is not None:
+            w = torch.where((sigma > lo) & (sigma <= s), (sigma - lo) / (s - lo), w)
+        if hi is not None:
+            w = torch.where((sigma >= s) & (sigma < hi), (hi - sigma) / (hi - s), w)
+        if lo is None:
+            w = torch.where(sigma <= s, torch.ones_like(w), w)
+        if hi is None:
+            w = torch.where(sigma >= s, torch.ones_like(w), w)
+        if not bool((w > 0).any()):
+            continue
+        out += w * (x if s == 0 else gaussian_blur(x, s))
+    return out

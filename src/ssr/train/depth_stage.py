@@ -429,19 +429,10 @@ class DepthTrainer(Trainer):
 
 
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur of ``C x H x W`` (reflect border)."""
-    r = max(1, int(math.ceil(3 * sigma)))
-    t = torch.arange(-r, r + 1, dtype=x.dtype)
-    k = torch.exp(-0.5 * (t / sigma) ** 2)
-    k = k / k.sum()
-    c = x.shape[0]
-    y = x[None]
-    pad_h, pad_w = min(r, x.shape[-2] - 1), min(r, x.shape[-1] - 1)
-    y = F.pad(y, (pad_w, pad_w, 0, 0), mode="reflect") if pad_w else y
-    y = F.conv2d(y, k[r - pad_w:r + pad_w + 1].view(1, 1, 1, -1).expand(c, 1, 1, -1).contiguous(), groups=c)
-    y = F.pad(y, (0, 0, pad_h, pad_h), mode="reflect") if pad_h else y
-    y = F.conv2d(y, k[r - pad_h:r + pad_h + 1].view(1, 1, -1, 1).expand(c, 1, -1, 1).contiguous(), groups=c)
-    return y[0]
+    """Separable Gaussian blur of ``C x H x W`` (:func:`ssr.degradation.apply.gaussian_blur`)."""
+    from ..degradation.apply import gaussian_blur as blur
+
+    return blur(x[None], sigma)[0]
 
 
 def color_jitter(x: torch.Tensor, g: torch.Generator, strength: float, gray_prob: float = 0.0) -> torch.Tensor:

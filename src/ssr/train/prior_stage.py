@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..degradation.apply import gaussian_blur
 from ..errors import SSRError
 from ..models.base import SSRModel, register_model
 from ..models.prior import PriorSR
@@ -72,18 +73,6 @@ class PriorGAN(SSRModel):
 
     def forward(self, lr, codes, depth):
         return self.generator(lr, codes, depth)
-
-
-def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur of ``B x C x H x W`` (reflect padding, radius 3 sigma)."""
-    r = max(1, int(3 * sigma + 0.5))
-    t = torch.arange(-r, r + 1, device=x.device, dtype=torch.float32)
-    g = torch.exp(-t ** 2 / (2 * sigma ** 2))
-    g = (g / g.sum()).to(x.dtype)
-    c = x.shape[1]
-    x = F.pad(x, (r, r, r, r), mode="reflect")
-    x = F.conv2d(x, g.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-    return F.conv2d(x, g.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
 
 
 class PriorTrainer(_SRStage):
