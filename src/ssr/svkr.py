@@ -241,8 +241,9 @@ class SVKR:
                 depth_in = d_t if d_t is not None else torch.full_like(lr_t[:, :1], NULL_DEPTH)
                 sr = final(lr_t, final.kernel_codes(k_sr), depth_in)
             if condition is not None and self.defocus_margin is not None:
-                sr = variable_blur(sr.float(), F.interpolate(scene_defocus(k, condition, self.defocus_margin),
-                                                             scale_factor=self.scale, mode="bilinear"))
+                with torch.autocast(sr.device.type, enabled=False):  # a float32 blur, whatever the precision
+                    sr = variable_blur(sr.float(), F.interpolate(scene_defocus(k, condition, self.defocus_margin),
+                                                                 scale_factor=self.scale, mode="bilinear"))
             # float32 out, so tile blending and the loop stay exact under a bfloat16 autocast
             out = [sr.float()] + ([codes.float()] if keep_codes else []) + ([k.float()] if keep_kernels else [])
             return out

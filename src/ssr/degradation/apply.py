@@ -152,10 +152,13 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     g = (g / g.sum()).to(x.dtype)
     c = x.shape[1]
     ph, pw = min(r, x.shape[-2] - 1), min(r, x.shape[-1] - 1)
+    # plain layout and weights: a channels-last input under a bfloat16 autocast takes a CPU path
+    # of oneDNN's depthwise convolution that is slower by orders of magnitude (minutes a picture)
+    x = x.contiguous()
     x = F.pad(x, (pw, pw, 0, 0), mode="reflect") if pw else x
-    x = F.conv2d(x, g[r - pw:r + pw + 1].view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
+    x = F.conv2d(x, g[r - pw:r + pw + 1].view(1, 1, 1, -1).expand(c, 1, 1, -1).contiguous(), groups=c)
     x = F.pad(x, (0, 0, ph, ph), mode="reflect") if ph else x
-    return F.conv2d(x, g[r - ph:r + ph + 1].view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
+    return F.conv2d(x, g[r - ph:r + ph + 1].view(1, 1, -1, 1).expand(c, 1, -1, 1).contiguous(), groups=c)
 
 
 #: the blur widths (px) :func:`variable_blur` interpolates between
