@@ -46,9 +46,9 @@ KERNEL_SETS = ["bsd100:noise-jpeg@builtin", "bsd100:no-noise", "bsd100:blur-only
 
 TABLES: dict[str, Table] = {
     "memory": Table([[PY, "benchmarks/memory_bench.py", "--sizes", "256x256", "1024x1024", "--tiles", "0", "256", "128",
-                      "--threads", "2", "--out", "docs/tables/memory.md", "--merge"],
+                      "--threads", "1", "--out", "docs/tables/memory.md", "--merge"],
                      [PY, "benchmarks/memory_bench.py", "--sizes", "3000x2000", "--tiles", "256", "128",
-                      "--threads", "2", "--out", "docs/tables/memory.md", "--merge"]],
+                      "--threads", "1", "--out", "docs/tables/memory.md", "--merge"]],
                     source="docs/tables/memory.md"),
     "kernels": Table([["ssr", "bench", "--kernels", "--data", *KERNEL_SETS, "--field", "depth", "smooth", "piecewise",
                        "radial", "--methods", "svkr", "mean-kernel", "best-single", "true-kernels",

@@ -118,9 +118,11 @@ def camera_codes(codes: torch.Tensor, width: torch.Tensor, detail: torch.Tensor,
     return torch.stack(out)
 
 
-#: estimated widths within this much (HR px) of the camera kernel's count as no scene defocus
-#: (chosen on training pictures: research/choose_defocus_margin.py)
-DEFOCUS_MARGIN = 0.1
+#: estimated widths within this much (HR px) of the camera kernel's count as no scene defocus;
+#: 0 (widths in quadrature, no allowance) scored best of 0, 0.1, 0.25 and 0.5 on six training
+#: pictures (``benchmarks/bokeh_bench.py --data ../shared/datasets/train/BSDS500-test --limit 6
+#: --defocus-margin M``, docs/svkr.md)
+DEFOCUS_MARGIN = 0.0
 
 #: quantiles of a picture's maps look at a regular subsample of at most this many values
 _QUANTILE_PIXELS = 1_000_000
