@@ -35,8 +35,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fidelity", action="store_true",
                    help="the fidelity mode: --realism 0 and no diffusion stage")
     p.add_argument("--keep-bokeh", action="store_true",
-                   help="depth-of-field mode (experimental): condition the last round on the camera's kernel "
-                        "alone, leaving the scene's defocus; effective only as far as the kernels follow the blur")
+                   help="depth-of-field mode (experimental): undo the camera's blur only and keep the scene's "
+                        "defocus (the last round on the camera's kernel, then blurred again by the defocus the "
+                        "estimated kernels show); as good as the kernels follow the blur")
     p.add_argument("--no-prior", action="store_true",
                    help="SVKR's last round with the light non-blind net instead of the pretrained-prior network")
     p.add_argument("--no-diffusion", action="store_true",
