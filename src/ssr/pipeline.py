@@ -458,9 +458,9 @@ class SSRPipeline:
                 ``ssr upscale`` does; at the native scale without diffusion nothing is held in
                 float32 at full size).
             keep_bokeh: the depth-of-field mode (experimental): SVKR's last round is conditioned
-                on the camera kernel alone (:class:`ssr.svkr.SVKR`), so that scene defocus is
-                left in place as far as the kernels follow the blur (with the shipped weights it
-                changes little yet: docs/svkr.md).
+                on the camera kernel alone and its SR blurred again by the scene defocus the
+                estimated kernels show (:class:`ssr.svkr.SVKR`), so that scene defocus is left in
+                place as far as the kernels follow the blur (measured in docs/svkr.md).
         """
         if diffusion is None:
             diffusion = self.has_diffusion
