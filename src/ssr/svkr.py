@@ -37,8 +37,8 @@ whose estimated blur is the camera kernel plus their defocus, keep their defocus
 the estimated field follows the blur and the last network listens to its kernels. Since the
 last network hardly listens to its kernels yet, its SR is then blurred again, pixel by pixel,
 by the scene defocus the field shows (:func:`scene_defocus`: the width beyond the camera
-kernel's, :func:`ssr.degradation.apply.variable_blur`), so defocused regions get no invented
-texture (measured in docs/svkr.md).
+kernel's, :func:`ssr.degradation.apply.variable_blur`), so defocused regions get less invented
+texture, as far as the field shows their defocus (measured in docs/svkr.md).
 
 Memory: with an integer ``out_dtype`` the SR pictures of the rounds are stored as 8 bits (the
 last one as ``out_dtype``) and assembled band by band (:class:`ssr.tiling.Store`); each round
