@@ -170,22 +170,13 @@ def variable_blur(x: torch.Tensor, sigma: torch.Tensor, levels=VARIABLE_BLUR_LEV
     by ``sigma[p]`` (``B x 1 x H x W``, px; clamped to the levels' range), as the per-pixel linear
     interpolation between the blurs at the two neighbouring ``levels``. Holds ``x``, the output
     and one blurred copy at a time."""
+    lv = torch.tensor(levels, dtype=x.dtype, device=x.device)
     sigma = sigma.to(x.dtype).clamp(levels[0], levels[-1])
+    upper = torch.bucketize(sigma, lv).clamp(1, len(levels) - 1)  # index of the level above
+    t = (sigma - lv[upper - 1]) / (lv[upper] - lv[upper - 1])  # 0 at the level below, 1 above
     out = torch.zeros_like(x)
     for i, s in enumerate(levels):
-        lo = levels[i - 1] if i else None
-        hi = levels[i + 1] if i + 1 < len(levels) else None
-        # hat weight of level i: 1 at s, 0 at its neighbours
-        w = torch.zeros_like(sigma)
-        if lo is not None:
-            w = torch.where((sigma > lo) & (sigma <= s), (sigma - lo) / (s - lo), w)
-        if hi is not None:
-            w = torch.where((sigma >= s) & (sigma < hi), (hi - sigma) / (hi - s), w)
-        if lo is None:
-            w = torch.where(sigma <= s, torch.ones_like(w), w)
-        if hi is None:
-            w = torch.where(sigma >= s, torch.ones_like(w), w)
-        if not bool((w > 0).any()):
-            continue
-        out += w * (x if s == 0 else gaussian_blur(x, s))
+        w = torch.where(upper == i, t, 0.0) + torch.where(upper - 1 == i, 1 - t, 0.0)
+        if bool((w > 0).any()):
+            out += w * (x if s == 0 else gaussian_blur(x, s))
     return out

@@ -58,6 +58,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..degradation.apply import gaussian_blur as _blur
 from ..errors import SSRError
 from ..depth.builtin import BuiltinDepthEstimator, DepthNet, resize_image
 from ..depth.data import load_pairs, pair_files, read_raw_depth
@@ -430,9 +431,7 @@ class DepthTrainer(Trainer):
 
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     """Separable Gaussian blur of ``C x H x W`` (:func:`ssr.degradation.apply.gaussian_blur`)."""
-    from ..degradation.apply import gaussian_blur as blur
-
-    return blur(x[None], sigma)[0]
+    return _blur(x[None], sigma)[0]
 
 
 def color_jitter(x: torch.Tensor, g: torch.Generator, strength: float, gray_prob: float = 0.0) -> torch.Tensor:
