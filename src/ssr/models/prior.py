@@ -135,10 +135,10 @@ class PriorSR(KernelCodes, SSRModel):
         super().__init__(prior=prior, kernel_size=kernel_size, pca_components=pca_components, lora_rank=lora_rank,
                          lora_targets=lora_targets, levels=[int(v) for v in levels], kernel_width=kernel_width,
                          depth_width=depth_width, hidden=hidden, merged=bool(merged))
-        if merged and trunk_arch is not None:
-            self.config["trunk_arch"] = [int(v) for v in trunk_arch]
         self._init_pca(kernel_size, pca_components)  # set_pca installs SVKR's basis
         self.trunk = RRDBNet(*(trunk_arch or ())) if merged else load_prior(prior)
+        if merged:
+            self.config["trunk_arch"] = self._trunk_arch()
         if any(not 0 <= v <= self.trunk.num_blocks for v in self.config["levels"]):
             raise ValueError(f"levels must lie in 0..{self.trunk.num_blocks}")
         for p in self.trunk.parameters():
@@ -187,8 +187,12 @@ class PriorSR(KernelCodes, SSRModel):
                 mod.base.weight += mod.delta_weight()
                 self._put(parent, name, mod.base)
         self.config["merged"] = True
-        self.config["trunk_arch"] = [self.trunk.channels, self.trunk.growth, self.trunk.num_blocks]
+        self.config["trunk_arch"] = self._trunk_arch()
         return self
+
+    def _trunk_arch(self) -> list[int]:
+        """``[channels, growth, blocks]`` of the trunk."""
+        return [self.trunk.channels, self.trunk.growth, self.trunk.num_blocks]
 
     # ---- what is saved ----------------------------------------------------------------------
     def _frozen_keys(self) -> set[str]:
@@ -235,8 +239,8 @@ def interpolate(a: PriorSR, b: PriorSR, alpha: float) -> PriorSR:
     if not 0.0 <= alpha <= 1.0:
         raise ValueError("alpha must lie in [0, 1]")
     keep = ("kernel_size", "pca_components", "levels", "kernel_width", "depth_width", "hidden")
-    shape = (a.trunk.channels, a.trunk.growth, a.trunk.num_blocks)
-    if any(a.config[k] != b.config[k] for k in keep) or shape != (b.trunk.channels, b.trunk.growth, b.trunk.num_blocks):
+    shape = a._trunk_arch()
+    if any(a.config[k] != b.config[k] for k in keep) or shape != b._trunk_arch():
         raise ValueError("the two models differ in architecture; they cannot be interpolated")
     if not torch.allclose(a.pca_basis, b.pca_basis) or not torch.allclose(a.code_scale, b.code_scale):
         raise ValueError("the two models use different kernel PCAs; they cannot be interpolated")
