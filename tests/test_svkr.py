@@ -313,11 +313,12 @@ def test_keep_bokeh_conditions_the_last_round_on_the_camera_kernel():
 
 def test_scene_defocus_is_the_width_beyond_the_camera_kernel():
     from ssr.degradation import isotropic_gaussian
+    from ssr.degradation.fields import kernel_width
     from ssr.svkr import scene_defocus
 
     g = [isotropic_gaussian(torch.tensor(v), k=21).reshape(-1) for v in (1.0, 1.05, 2.0)]
     field = torch.stack(g, 1).view(1, 441, 1, 3)
-    got = scene_defocus(field, g[0][None], margin=0.1)[0, 0, 0]
+    got = scene_defocus(kernel_width(field), g[0][None], margin=0.1)[0, 0, 0]
     assert got.shape == (3,) and float(got[0]) == 0.0 and float(got[1]) == 0.0  # within the margin
     assert abs(float(got[2]) - (2.0 ** 2 - 1.1 ** 2) ** 0.5) < 0.02  # widths add in quadrature
 

@@ -56,7 +56,7 @@ import torch.nn.functional as F
 from .degradation.apply import variable_blur
 from .degradation.fields import kernel_width
 from .errors import SSRError
-from .models.dkenet import DKENet, detail_features, feedback_input
+from .models.dkenet import DKENet, KernelMixture, detail_features, feedback_input
 from .models.nonblind import NonBlindSR, bicubic_up
 from .tiling import Store, as_float, run_tiled, stored, trim_heap
 
@@ -135,12 +135,13 @@ def _quantile(x: torch.Tensor, q: float) -> torch.Tensor:
     return torch.quantile(flat[::max(1, flat.numel() // _QUANTILE_PIXELS)], q)
 
 
-def scene_defocus(kernels: torch.Tensor, camera: torch.Tensor, margin: float = 0.0) -> torch.Tensor:
-    """The scene's own defocus (HR px, ``B x 1 x h x w``) in an estimated field ``B x k*k x h x
-    w`` whose sharpest part is the ``camera`` kernel (``B x k*k``): for Gaussian-like blurs the
-    widths add in quadrature, so ``sqrt(width^2 - (width_camera + margin)^2)``, 0 where the
-    estimate is within ``margin`` of the camera kernel (estimation noise, not defocus)."""
-    w = kernel_width(kernels.float())
+def scene_defocus(width: torch.Tensor, camera: torch.Tensor, margin: float = 0.0) -> torch.Tensor:
+    """The scene's own defocus (HR px, ``B x 1 x h x w``) where an estimated field has RMS radii
+    ``width`` (``B x h x w``, :func:`~ssr.degradation.fields.kernel_width`) and its sharpest part
+    is the ``camera`` kernel (``B x k*k``): for Gaussian-like blurs the widths add in quadrature,
+    so ``sqrt(width^2 - (width_camera + margin)^2)``, 0 where the estimate is within ``margin`` of
+    the camera kernel (estimation noise, not defocus)."""
+    w = width.float()
     wc = kernel_width(camera.float()[:, :, None, None]) + margin
     return (w * w - wc * wc).clamp_min(0).sqrt().unsqueeze(1)
 
@@ -219,6 +220,12 @@ class SVKR:
     def device(self) -> torch.device:
         return next(self.nonblind.parameters()).device
 
+    def _estimate(self, lr: torch.Tensor, depth: torch.Tensor | None, feedback: torch.Tensor | None) -> KernelMixture:
+        """DKENet's field on one tile as a :class:`~ssr.models.dkenet.KernelMixture` (an estimator
+        without ``mixture`` that returns taps works too)."""
+        mixture = getattr(self.dkenet, "mixture", None)
+        return mixture(lr, depth, feedback) if mixture is not None else KernelMixture(self.dkenet(lr, depth, feedback))
+
     def _round_fn(self, keep_kernels: bool, has_depth: bool = True, has_feedback: bool = False, final=None,
                   keep_codes: bool = True, condition: torch.Tensor | None = None, estimate_only: bool = False):
         """DKENet + non-blind SR on one LR tile (and its depth tile and previous-SR tile, if
@@ -230,24 +237,31 @@ class SVKR:
         def fn(lr_t, *extra):
             d_t = extra[0] if has_depth and extra else None
             fb_t = feedback_input(lr_t, as_float(extra[-1]), self.scale) if has_feedback else None
-            k = self.dkenet(lr_t, d_t, fb_t)
-            codes = self.nonblind.kernel_codes(k)
+            mix = self._estimate(lr_t, d_t, fb_t)  # the taps are formed only if kept
+            sr_net = self.nonblind if final is None else final
             if estimate_only:
-                return [codes.float(), kernel_width(k.float()).unsqueeze(1), _detail_energy(lr_t.float())]
-            k_sr = k if condition is None else condition.to(k)[:, :, None, None].expand_as(k)
+                return [mix.codes(self.nonblind), mix.width().unsqueeze(1), _detail_energy(lr_t.float())]
+            if condition is None:
+                sr_codes = mix.codes(sr_net)
+            else:
+                sr_codes = sr_net.kernel_codes(condition.float()[:, :, None, None]).expand(-1, -1, *lr_t.shape[-2:])
             if final is None:
-                sr = self.nonblind(lr_t, codes=codes if condition is None else self.nonblind.kernel_codes(k_sr))
+                sr = self.nonblind(lr_t, codes=sr_codes)
             else:
                 from .models.amf import NULL_DEPTH
 
                 depth_in = d_t if d_t is not None else torch.full_like(lr_t[:, :1], NULL_DEPTH)
-                sr = final(lr_t, final.kernel_codes(k_sr), depth_in)
+                sr = final(lr_t, sr_codes, depth_in)
             if condition is not None and self.defocus_margin is not None:
                 with torch.autocast(sr.device.type, enabled=False):  # a float32 blur, whatever the precision
-                    sr = variable_blur(sr.float(), F.interpolate(scene_defocus(k, condition, self.defocus_margin),
+                    sr = variable_blur(sr.float(), F.interpolate(scene_defocus(mix.width(), condition, self.defocus_margin),
                                                                  scale_factor=self.scale, mode="bilinear"))
             # float32 out, so tile blending and the loop stay exact under a bfloat16 autocast
-            out = [sr.float()] + ([codes.float()] if keep_codes else []) + ([k.float()] if keep_kernels else [])
+            out = [sr.float()]
+            if keep_codes:  # the estimated field's codes in SVKR's basis (not the condition's)
+                out.append(sr_codes if sr_net is self.nonblind and condition is None else mix.codes(self.nonblind))
+            if keep_kernels:
+                out.append(mix.taps())
             return out
         return fn
 

@@ -406,6 +406,16 @@ def kernel_moments(fld: torch.Tensor) -> dict[str, torch.Tensor]:
     return {"cy": cy, "cx": cx, "vyy": vyy, "vxx": vxx, "vxy": vxy, "major": major}
 
 
+def tap_moments(kernels: torch.Tensor) -> torch.Tensor:
+    """First and second raw moments of kernels ``N x k*k`` about the centre tap -> ``N x 4``:
+    ``E[y], E[x], E[y^2], E[x^2]`` (tap offsets in pixels; kernels summing to one)."""
+    kk = kernels.shape[-1]
+    k = math.isqrt(kk)
+    r = torch.arange(k, device=kernels.device, dtype=kernels.dtype) - k // 2
+    yy, xx = (v.reshape(-1) for v in torch.meshgrid(r, r, indexing="ij"))
+    return torch.stack([kernels @ yy, kernels @ xx, kernels @ (yy * yy), kernels @ (xx * xx)], -1)
+
+
 def kernel_width(field: torch.Tensor) -> torch.Tensor:
     """RMS radius of each kernel of a field ``B x k*k x h x w`` -> ``B x h x w``: the square root
     of half the trace of its second central moment (the sigma of an isotropic Gaussian)."""

@@ -47,6 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..degradation.fields import kernel_width, tap_moments
 from .base import SSRModel, register_model
 from .blocks import SFT, DABlock, DepthBinContext
 
@@ -128,9 +129,9 @@ class DKENet(SSRModel):
         """``atoms x k*k`` prototype kernels of the ``"atoms"`` head."""
         return torch.softmax(self.atom_logits.float(), dim=1)
 
-    def forward(self, lr: torch.Tensor, depth: torch.Tensor | None = None,
-                feedback: torch.Tensor | None = None) -> torch.Tensor:
-        """Estimate kernels.
+    def _weights(self, lr: torch.Tensor, depth: torch.Tensor | None = None,
+                 feedback: torch.Tensor | None = None) -> torch.Tensor:
+        """The head's softmax: weights over the prototypes (``atoms``) or the taps.
 
         Args:
             lr: ``B x 3 x h x w`` in [0, 1].
@@ -139,7 +140,7 @@ class DKENet(SSRModel):
             feedback: ``B x 3 s^2 x h x w`` from :func:`feedback_input` (the previous round's SR);
                 ``None`` is round 1 (a zero residual). Ignored unless the net has ``feedback``.
         Returns:
-            ``B x k*k x h x w`` non-negative kernels summing to one over the tap axis.
+            ``B x P x h x w`` (``P``: ``atoms`` or ``k*k``), float32, summing to one over ``P``.
         """
         b, _, h, w = lr.shape
         if depth is None or not self.use_depth:
@@ -159,10 +160,59 @@ class DKENet(SSRModel):
         x3 = self.up(x2)[..., :h, :w] + x1
         x3 = self.da3(x3, d1)
         logits = self.tail(self.sft(x3, d1))
-        weights = torch.softmax(logits.float(), dim=1)
-        if self.head_kind == "taps":
-            return weights.to(lr.dtype)
-        return torch.einsum("bphw,pk->bkhw", weights, self.atom_kernels).to(lr.dtype)
+        return torch.softmax(logits.float(), dim=1)
+
+    def mixture(self, lr: torch.Tensor, depth: torch.Tensor | None = None,
+                feedback: torch.Tensor | None = None) -> KernelMixture:
+        """The estimate as a :class:`KernelMixture` (same arguments as :meth:`forward`): the
+        ``atoms`` head's per-pixel weights over its prototypes, or the taps over unit kernels."""
+        weights = self._weights(lr, depth, feedback)
+        atoms = self.atom_kernels if self.head_kind == "atoms" else None
+        return KernelMixture(weights, atoms)
+
+    def forward(self, lr: torch.Tensor, depth: torch.Tensor | None = None,
+                feedback: torch.Tensor | None = None) -> torch.Tensor:
+        """Estimate kernels: ``B x k*k x h x w`` non-negative kernels summing to one over the tap
+        axis, in ``lr``'s dtype (arguments: :meth:`_weights`)."""
+        return self.mixture(lr, depth, feedback).taps().to(lr.dtype)
+
+
+class KernelMixture:
+    """A kernel field ``B x k*k x h x w`` held as per-pixel weights ``B x P x h x w`` (summing to
+    one over ``P``) over ``P x k*k`` prototype kernels ``atoms`` (``None``: the ``k*k`` unit
+    kernels, i.e. the weights are the taps). PCA codes are linear in the kernel and the RMS
+    radius comes from its first and second moments, which are linear too, so :meth:`codes` and
+    :meth:`width` never form the taps: DKENet's 64 weights per pixel instead of 441 taps (the
+    largest tensor of an SVKR tile otherwise)."""
+
+    def __init__(self, weights: torch.Tensor, atoms: torch.Tensor | None = None):
+        self.weights = weights.float()
+        self.atoms = None if atoms is None else atoms.float()
+
+    def _mix(self, per_atom: torch.Tensor) -> torch.Tensor:
+        """``sum_p w_p v_p`` for ``per_atom: P x c`` -> ``B x c x h x w`` (float32)."""
+        with torch.autocast(self.weights.device.type, enabled=False):
+            return torch.einsum("bphw,pc->bchw", self.weights, per_atom.to(self.weights))
+
+    def taps(self) -> torch.Tensor:
+        """The kernels, ``B x k*k x h x w`` (float32)."""
+        return self.weights if self.atoms is None else self._mix(self.atoms)
+
+    def codes(self, model) -> torch.Tensor:
+        """``model.kernel_codes(self.taps())`` (``B x n x h x w``; ``model``: a
+        :class:`~ssr.models.nonblind.KernelCodes` network) from each prototype's codes."""
+        if self.atoms is None:
+            return model.kernel_codes(self.weights)
+        with torch.autocast(self.weights.device.type, enabled=False):
+            per_atom = model.kernel_codes(self.atoms.t()[None, :, :, None])[0, :, :, 0]  # n x P
+        return self._mix(per_atom.t())
+
+    def width(self) -> torch.Tensor:
+        """RMS radius of every kernel (:func:`~ssr.degradation.fields.kernel_width`), ``B x h x w``."""
+        if self.atoms is None:
+            return kernel_width(self.weights)
+        m = self._mix(tap_moments(self.atoms))  # E[y], E[x], E[y^2], E[x^2]
+        return ((m[:, 2] - m[:, 0] ** 2 + m[:, 3] - m[:, 1] ** 2) / 2).clamp_min(0).sqrt()
 
 
 #: the restoration residual's RMS is a few percent of the range; this brings it near unit scale

@@ -167,7 +167,7 @@ class PriorTrainer(_SRStage):
         with torch.no_grad():
             codes = gen.kernel_codes(batch["kernels"].float())
             if mode != "true":
-                est = gen.kernel_codes(self.dkenet(lr, depth_lr).float())
+                est = self.dkenet.mixture(lr, depth_lr).codes(gen)
                 if mode == "estimated":
                     codes = est
                 else:
