@@ -3,9 +3,12 @@
 Samples the process's RSS every 50 ms, labelled by the SVKR phase it is in (depth input, each
 round's tiled pass, the PNG write), and prints the peaks and the process's ``ru_maxrss`` (the
 sampled peaks can miss short spikes; ``ru_maxrss`` cannot). ``--strip`` overrides the RRDB
-tail's strip size (LR pixels) to see what it costs.
+tail's strip size (LR pixels) to see what it costs. ``--stub`` replaces DKENet and the two SR
+networks by cheap stand-ins with outputs of the right shapes (uniform mixture weights, bicubic
+SR): what is left is the memory that grows with the picture (stores, bands, depth, copies),
+measured in a minute or two at 2000x3000 instead of half an hour.
 
-    python research/memory_probe.py --size 256x3000 [--tile 256] [--strip 4096] [--threads 1]
+    python research/memory_probe.py --size 256x3000 [--tile 256] [--strip 4096] [--threads 1] [--stub]
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tile", type=int, default=256)
     ap.add_argument("--strip", type=int, help="RRDBNet.tail_strip_pixels")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--stub", action="store_true", help="cheap stand-ins for DKENet and the SR networks")
     args = ap.parse_args(argv)
     import torch
 
@@ -60,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
 
     sv.run_tiled, sv.SVKR._depth_input = tiled, depth_input
     pipe = SSRPipeline.from_pretrained(load_diffusion=False)
+    if args.stub:
+        _stub_networks(pipe)
     h, w = (int(v) for v in args.size.lower().split("x"))
     x = torch.nn.functional.avg_pool2d(torch.rand(1, 3, h, w, generator=torch.Generator().manual_seed(0)), 3, 1, 1)
     with torch.no_grad():
@@ -75,6 +81,32 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{k:16s} {v:.3f} GB")
     print(f"ru_maxrss         {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6:.3f} GB")
     return 0
+
+
+def _stub_networks(pipe) -> None:
+    """Replace DKENet's head and the forward passes of both SR networks by stand-ins."""
+    import torch
+
+    from ssr.models.dkenet import KernelMixture
+    from ssr.models.nonblind import bicubic_up
+
+    net = pipe.svkr.dkenet
+    atoms = net.atom_kernels if net.head_kind == "atoms" else None
+    n = atoms.shape[0] if atoms is not None else net.kernel_size ** 2
+
+    def mixture(lr, *_):
+        return KernelMixture(torch.full((lr.shape[0], n, *lr.shape[-2:]), 1.0 / n), atoms)
+
+    net.mixture = mixture
+    pipe.svkr.nonblind.forward = lambda lr, codes=None, **_: bicubic_up(lr.float(), pipe.svkr.scale)
+    real_net = pipe.priors.net
+
+    def prior_net(realism):
+        m = real_net(realism)
+        m.forward = lambda lr, codes, depth: bicubic_up(lr.float(), 4)
+        return m
+
+    pipe.priors.net = prior_net
 
 
 if __name__ == "__main__":
