@@ -2,6 +2,7 @@
 its diffusion stage, ``ssr upscale`` with diffusion, and the latent (Stable-Diffusion-style) mode."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -243,7 +244,8 @@ def test_upscale_cli_with_diffusion(diff_pipe_dir, tmp_path, capsys):
     assert code == 0, err
     code, out, err = run_cli(capsys, "upscale", str(src), "-o", str(tmp_path / "c.png"), "--weights",
                              str(diff_pipe_dir), "--no-diffusion")
-    assert code == 0, err and "mode: SVKR" in out
+    assert code == 0, err
+    assert "mode: SVKR" in out
     c = read_image(tmp_path / "c.png").rgb
     assert (a - c).abs().mean() > 1e-3
     code, _, err = run_cli(capsys, "upscale", str(src), "-o", str(tmp_path / "d.png"), "--weights",
@@ -254,6 +256,28 @@ def test_upscale_cli_with_diffusion(diff_pipe_dir, tmp_path, capsys):
         code, _, err = run_cli(capsys, "upscale", str(src), "-o", str(tmp_path / "e.png"), "--weights",
                                str(diff_pipe_dir), *bad)
         assert code == 2 and err.startswith("error: ") and not (tmp_path / "e.png").exists()
+
+
+def test_upscale_cli_does_not_load_a_diffusion_stage_at_strength_0(diff_pipe_dir, tmp_path, capsys, monkeypatch):
+    """The shipped pipeline.json has strength 0: its diffusion stage (~0.2 GB with diffusers)
+    would never sample, so the CLI does not load it; --strength brings it back."""
+    from ssr.models.denoiser import SSRDiffusion
+
+    meta = json.loads((diff_pipe_dir / "pipeline.json").read_text())
+    (diff_pipe_dir / "pipeline.json").write_text(json.dumps({**meta, "strength": 0.0}))
+    assert SSRPipeline.defaults(diff_pipe_dir)["has_diffusion"]
+    src = tmp_path / "in.png"
+    write_image(src, textured(16, 20))
+    loads = []
+    real = SSRDiffusion.from_pretrained
+    monkeypatch.setattr(SSRDiffusion, "from_pretrained", lambda *a, **k: loads.append(1) or real(*a, **k))
+    code, out, err = run_cli(capsys, "upscale", str(src), "-o", str(tmp_path / "a.png"), "--weights", str(diff_pipe_dir))
+    assert code == 0, err
+    assert "diffusion off: strength 0" in out and not loads
+    code, out, err = run_cli(capsys, "upscale", str(src), "-o", str(tmp_path / "b.png"), "--weights", str(diff_pipe_dir),
+                             "--strength", "0.5", "--steps", "2")
+    assert code == 0, err
+    assert "SVKR + diffusion" in out and loads == [1]
 
 
 def test_latent_mode_loads_a_tiny_sd_base_offline(tmp_path, monkeypatch):

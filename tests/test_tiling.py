@@ -39,7 +39,34 @@ def test_streamed_bands_equal_whole_picture_blending():
     x = torch.rand(2, 3, 61, 45)
     for tile, overlap in ((16, 4), (24, 8), (32, 16)):
         out = run_tiled(fn_up, [x], tile, overlap)[0]
-        assert torch.equal(out, reference_tiled(fn_up, x, tile, overlap))
+        # the normaliser is a product of two 1-D sums, not a 2-D sum: equal to float rounding
+        torch.testing.assert_close(out, reference_tiled(fn_up, x, tile, overlap), rtol=0, atol=1e-6)
+
+
+def test_one_row_or_one_column_of_tiles_and_several_outputs():
+    torch.manual_seed(3)
+    for shape in ((1, 3, 12, 70), (1, 3, 70, 12), (1, 3, 33, 33)):
+        x = torch.rand(*shape)
+        outs = run_tiled(lambda t: (fn_up(t), t.mean(1, keepdim=True)), [x], 16, 6)
+        torch.testing.assert_close(outs[0], reference_tiled(fn_up, x, 16, 6), rtol=0, atol=1e-6)
+        torch.testing.assert_close(outs[1], reference_tiled(lambda t: t.mean(1, keepdim=True), x, 16, 6),
+                                   rtol=0, atol=1e-6)
+
+
+def test_a_store_may_overwrite_the_input_it_reads():
+    """SVKR's rounds write the new SR picture over the previous one: blocks are put only where
+    no later tile reads, so the result equals that of a fresh store."""
+    torch.manual_seed(4)
+    lr, hr = torch.rand(1, 3, 37, 29), torch.rand(1, 3, 148, 116)
+
+    def fn(a, b):  # reads its HR tile: a wrongly early overwrite changes the result
+        return 0.5 * torch.nn.functional.interpolate(a, scale_factor=4, mode="bilinear") + 0.5 * b.roll(1, -1)
+
+    fresh = run_tiled(fn, [lr, hr], 12, 4)[0]
+    same = hr.clone()
+    out = run_tiled(fn, [lr, same], 12, 4, stores=[Store(reuse=same)])[0]
+    assert out.data_ptr() == same.data_ptr()
+    torch.testing.assert_close(out, fresh, rtol=0, atol=0)
 
 
 def test_integer_stores_quantise_the_blended_values():

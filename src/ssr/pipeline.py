@@ -307,8 +307,7 @@ class SSRPipeline:
         from .depth import get_depth_estimator
 
         root = Path(folder) if folder else DEFAULT_DIR
-        meta_path = root / "pipeline.json"
-        meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+        meta = cls.defaults(root)
         if device is None:
             device = "cuda" if torch.cuda.is_available() else "cpu"
         spec = depth or meta.get("depth", "builtin")
@@ -329,7 +328,7 @@ class SSRPipeline:
                    start=float(meta.get("start", 1.0)), scheduler=str(meta.get("scheduler", "dpm++")),
                    priors=priors, realism=float(meta.get("realism", 1.0)))
         diff_dir = root / "diffusion"
-        if load_diffusion and meta.get("diffusion", True) and (diff_dir / "config.json").is_file():
+        if load_diffusion and meta["has_diffusion"]:
             from .models.denoiser import SSRDiffusion
 
             try:
@@ -354,6 +353,17 @@ class SSRPipeline:
         if torch.device(device).type == "cpu":
             pipe.channels_last()
         return pipe
+
+    @staticmethod
+    def defaults(folder: str | os.PathLike | None = None) -> dict:
+        """The ``pipeline.json`` of a pipeline folder (default: the shipped weights) as a dict
+        (empty where there is none), read without loading any model; ``"has_diffusion"`` is added:
+        whether the folder holds diffusion weights that :meth:`from_pretrained` would load."""
+        root = Path(folder) if folder else DEFAULT_DIR
+        meta_path = root / "pipeline.json"
+        meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+        return {**meta, "has_diffusion": bool(meta.get("diffusion", True))
+                and (root / "diffusion" / "config.json").is_file()}
 
     def channels_last(self, enable: bool = True) -> None:
         """Store the networks' weights in the channels-last layout (``enable=False``: back to the

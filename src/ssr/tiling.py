@@ -110,12 +110,12 @@ class Store:
         else:
             self.tensor = torch.empty(b, c, h, w, dtype=self.dtype, device=device)
 
-    def put(self, y0: int, band: torch.Tensor) -> None:
-        """Write ``band`` (``B x C x rows x W``, float) at rows ``y0 ..``."""
+    def put(self, y0: int, block: torch.Tensor, x0: int = 0) -> None:
+        """Write ``block`` (``B x C x rows x cols``, float) at rows ``y0 ..``, columns ``x0 ..``."""
         peak = self.PEAK.get(self.dtype)
         if peak is not None:
-            band = (band * peak).round_().clamp_(0, peak)
-        self.tensor[..., y0:y0 + band.shape[-2], :] = band.to(self.dtype)
+            block = (block * peak).round_().clamp_(0, peak)
+        self.tensor[..., y0:y0 + block.shape[-2], x0:x0 + block.shape[-1]] = block.to(self.dtype)
 
 
 def stored(x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -141,9 +141,10 @@ def run_tiled(
 ) -> list[torch.Tensor]:
     """Apply ``fn(*input_tiles)`` tile by tile and blend the outputs.
 
-    Tiles run row by row; each output is accumulated over one band of tile rows at a time and
-    the rows no later tile touches are blended and handed to its :class:`Store`, so besides the
-    stores only a band of float32 rows is ever held (the whole picture never is).
+    Tiles run row by row; after each tile, the block of its output that no later tile reaches
+    is blended and handed to its :class:`Store`. Besides the stores, only the sums over the rows
+    one tile row shares with the next (full width) and over the columns one tile shares with the
+    next are held in float32: neither the whole picture nor a band of tile rows ever is.
 
     Args:
         fn: takes tiles of every input and returns one tensor or a sequence of tensors, each
@@ -173,13 +174,15 @@ def run_tiled(
     tile = max(8, int(tile))
     overlap = max(0, min(int(overlap), tile // 2))
     (ys, th_), (xs, tw_) = tile_layout(h, tile, overlap), tile_layout(w, tile, overlap)
-    band: list[torch.Tensor] = []   # float32 sums over LR rows [lo, lo + th_), one buffer per output
-    norm: list[torch.Tensor] = []
-    lo, factors, sinks = 0, [], []
+    ty, tx = _Axis(ys, th_, h), _Axis(xs, tw_, w)
+    factors: list[int] = []
+    sinks: list[Store] = []
+    carry: list[torch.Tensor] = []  # sums over the rows a tile row shares with the next, full width
     for iy, y in enumerate(ys):
-        th = min(th_, h - y)
+        th, y_end = ty.length(iy), ty.final_end(iy)
+        right: list[torch.Tensor | None] = []  # sums over the columns a tile shares with the next
         for ix, x in enumerate(xs):
-            tw = min(tw_, w - x)
+            tw, x_end = tx.length(ix), tx.final_end(ix)
             outs = fn(*[t[..., y * g:(y + th) * g, x * g:(x + tw) * g] for t, g in zip(inputs, gains)])
             outs = [outs] if isinstance(outs, torch.Tensor) else list(outs)
             if not factors:
@@ -187,38 +190,60 @@ def run_tiled(
                 sinks = [st or Store() for st in (list(stores or []) + [None] * len(outs))[:len(outs)]]
                 for o, f, st in zip(outs, factors, sinks):
                     st.allocate(o.shape[0], o.shape[1], h * f, w * f, o.device)
-            if not band:  # rows [lo, y + th) of a band never exceed one tile: one buffer each
-                band = [torch.zeros(o.shape[0], o.shape[1], th_ * f, w * f, device=o.device) for o, f in zip(outs, factors)]
-                norm = [torch.zeros(1, 1, th_ * f, w * f, device=o.device) for o, f in zip(outs, factors)]
-            # overlap actually shared with the previous / next tile on each axis
-            top = (ys[iy - 1] + th_ - y) if iy > 0 else 0
-            bottom = (y + th - ys[iy + 1]) if iy + 1 < len(ys) else 0
-            left = (xs[ix - 1] + tw_ - x) if ix > 0 else 0
-            right = (x + tw - xs[ix + 1]) if ix + 1 < len(xs) else 0
-            for o, f, a, n in zip(outs, factors, band, norm):
-                wy = _ramp(th * f, max(0, top) * f, max(0, bottom) * f, o.device)
-                wx = _ramp(tw * f, max(0, left) * f, max(0, right) * f, o.device)
-                wt = wy[:, None] * wx[None, :]
-                r0 = (y - lo) * f
-                a[..., r0:r0 + th * f, x * f:(x + tw) * f] += o.float() * wt
-                n[..., r0:r0 + th * f, x * f:(x + tw) * f] += wt
+                carry = [torch.zeros(o.shape[0], o.shape[1], ty.max_shared() * f, w * f, device=o.device)
+                         for o, f in zip(outs, factors)]
+                norms = [(ty.norm(f, o.device), tx.norm(f, o.device)) for o, f in zip(outs, factors)]
+            if not right:
+                right = [None] * len(outs)
+            top, left = ty.shared_before(iy), tx.shared_before(ix)
+            for k, (o, f, st, (ny, nx)) in enumerate(zip(outs, factors, sinks, norms)):
+                acc = o.float() * (ty.ramp(iy, f, o.device)[:, None] * tx.ramp(ix, f, o.device)[None, :])
+                if right[k] is not None:  # the previous tile's share (it holds the carry there)
+                    acc[..., :left * f] += right[k]
+                if top:
+                    acc[..., :top * f, left * f:] += carry[k][..., :top * f, (x + left) * f:(x + tw) * f]
+                r, c = (y_end - y) * f, (x_end - x) * f
+                # rows [y, y_end) x columns [x, x_end) are final: no later tile reaches them
+                st.put(y * f, acc[..., :r, :c] / (ny[y * f:y_end * f, None] * nx[None, x * f:x_end * f]), x * f)
+                carry[k][..., :(y + th - y_end) * f, x * f:x_end * f] = acc[..., r:, :c]
+                right[k] = acc[..., c:].clone() if c < tw * f else None
             _done()
-        # rows above the next tile row are final: blend them out, move the rest to the top
-        done = ys[iy + 1] if iy + 1 < len(ys) else h
-        for a, n, f, st in zip(band, norm, factors, sinks):
-            k, rows = (done - lo) * f, (y + th - lo) * f
-            step = max(1, _PUT_ELEMENTS // max(1, a.shape[0] * a.shape[1] * a.shape[-1]))
-            for r in range(0, k, step):  # blended in chunks: no band-sized temporary
-                st.put(lo * f + r, a[..., r:min(k, r + step), :] / n[..., r:min(k, r + step), :])
-            for t in (a, n):
-                t[..., :rows - k, :] = t[..., k:rows, :].clone()
-                t[..., rows - k:, :] = 0
-        lo = done
     return [st.tensor for st in sinks]
 
 
-#: rows blended out of a band at a time hold about this many values
-_PUT_ELEMENTS = 4 << 20
+class _Axis:
+    """The tiles of :func:`run_tiled` along one axis: starts, lengths, ramps and the blending
+    weights' sum (the weights are a product of one ramp per axis over a full grid of tiles, so
+    their sum at a pixel is the product of the two axes' sums: no 2-D normaliser is held)."""
+
+    def __init__(self, starts: list[int], length: int, size: int):
+        self.starts, self.full, self.size = starts, length, size
+
+    def length(self, i: int) -> int:
+        return min(self.full, self.size - self.starts[i])
+
+    def shared_before(self, i: int) -> int:
+        """Samples tile ``i`` shares with tile ``i - 1`` (0 for the first)."""
+        return max(0, self.starts[i - 1] + self.full - self.starts[i]) if i else 0
+
+    def final_end(self, i: int) -> int:
+        """End of the samples of tile ``i`` that no later tile reaches."""
+        return self.starts[i + 1] if i + 1 < len(self.starts) else self.size
+
+    def max_shared(self) -> int:
+        return max([self.shared_before(i) for i in range(len(self.starts))] + [0])
+
+    def ramp(self, i: int, f: int, device) -> torch.Tensor:
+        """Blending weights of tile ``i`` at ``f`` output samples per LR sample."""
+        after = self.starts[i] + self.length(i) - self.final_end(i)
+        return _ramp(self.length(i) * f, self.shared_before(i) * f, after * f, device)
+
+    def norm(self, f: int, device) -> torch.Tensor:
+        """Sum of all tiles' ramps at every output sample (``size * f``)."""
+        n = torch.zeros(self.size * f, device=device)
+        for i, s in enumerate(self.starts):
+            n[s * f:(s + self.length(i)) * f] += self.ramp(i, f, device)
+        return n
 
 
 #: glibc's M_MMAP_THRESHOLD: allocations above it get their own pages, returned when freed

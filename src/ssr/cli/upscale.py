@@ -152,9 +152,12 @@ def run(args: argparse.Namespace) -> int:
     todo = [(s, d) for s, d in todo if s in ok]
     if not todo:
         raise SSRError(f"{failures} of {n_todo} inputs failed (see above)")
+    meta = SSRPipeline.defaults(args.weights)
+    strength = float(meta.get("strength", 1.0)) if args.strength is None else args.strength
+    # a residual scaled by 0 is never sampled: the diffusion stage is not even loaded (~0.2 GB)
+    use_diffusion = meta["has_diffusion"] and not args.no_diffusion and strength != 0
     pipe = SSRPipeline.from_pretrained(args.weights, device=args.device, depth=args.depth_backend, base=args.base,
-                                       load_diffusion=not args.no_diffusion)
-    use_diffusion = pipe.has_diffusion and (pipe.strength if args.strength is None else args.strength) != 0
+                                       load_diffusion=use_diffusion)
     prec = "bfloat16" if use_bf16(args.precision, pipe.device) else "float32"
     args.use_prior = pipe.has_prior and not args.no_prior
     if args.realism is not None and not pipe.has_prior:
@@ -164,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"mode: SVKR + diffusion ({args.steps} {args.scheduler or pipe.scheduler} steps, seed {args.seed}, strength "
           f"{pipe.strength if args.strength is None else args.strength:g}, start "
           f"{pipe.start if args.start is None else args.start:g})" if use_diffusion
-          else "mode: SVKR" + ("" if args.no_diffusion else " (diffusion off: strength 0)" if pipe.has_diffusion
+          else "mode: SVKR" + ("" if args.no_diffusion else " (diffusion off: strength 0)" if meta["has_diffusion"]
                                else " (no diffusion weights in the pipeline)"),
           f"on {pipe.device}, {prec}" + (", self-ensemble x8" if args.ensemble else "")
           + (", keeping the scene's defocus" if args.keep_bokeh else ""))
