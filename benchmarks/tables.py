@@ -44,6 +44,24 @@ class Table:
 
 KERNEL_SETS = ["bsd100:noise-jpeg@builtin", "bsd100:no-noise", "bsd100:blur-only", "set14:noise-jpeg"]
 
+#: the methods of the quality tables of the README and the model card (benchmarks/quality_tables.py)
+EVAL_METHODS = ["bicubic", "realesrgan", "realsr-df2k", "ssr-svkr", "ssr-fidelity", "ssr-realism-0.25", "ssr-realism-0.5",
+                "ssr", "ssr-realism-1", "ssr-diffusion-0.25", "ssr-prior-nocond", "ssr-prior-kernels", "ssr-prior-t1",
+                "ssr-fidelity-nocond", "ssr-fidelity-kernels", "ssr-fidelity-t1"]
+#: the validation pictures of the defaults (held out of the prior stage's training; never eval/)
+VAL_DATA = "../shared/datasets/train/BSDS500-test:noise-jpeg"
+VAL_METHODS = ["realesrgan", "ssr-svkr", "ssr-fidelity", "ssr-realism-0.25", "ssr-realism-0.5", "ssr-realism-0.75",
+               "ssr-realism-1", "ssr-diffusion-0.25"]
+QUALITY = ["--metrics", "psnr", "ssim", "niqe", "--threads", "1", "--crops", "0", "--quiet"]
+EVAL_BENCH = ["ssr", "bench", "--data", "realsr", "bsd100:noise-jpeg", "--methods", *EVAL_METHODS, *QUALITY,
+              "--out", "runs/tables/prior_eval"]
+
+
+def _quality(layout: str, bench: list[str]) -> "Table":
+    """A table of benchmarks/quality_tables.py over the cells ``bench`` makes (reused between tables)."""
+    return Table([bench, [PY, "benchmarks/quality_tables.py", layout, bench[-1]]])
+
+
 TABLES: dict[str, Table] = {
     "memory": Table([[PY, "benchmarks/memory_bench.py", "--sizes", "256x256", "1024x1024", "--tiles", "0", "256", "128",
                       "--threads", "1", "--out", "docs/tables/memory.md", "--merge"],
@@ -58,6 +76,11 @@ TABLES: dict[str, Table] = {
                      "--picture", "docs/images/bokeh_crops.png"]], source="runs/tables/bokeh.md", pick=True),
     "sample-kernels": Table([[PY, "benchmarks/sample_kernels.py", "--threads", "1",
                               "--out", "docs/images/sample_kernels.png"]], pick=True),
+    "prior-val": _quality("prior-val", ["ssr", "bench", "--data", VAL_DATA, "--limit", "22", "--methods", *VAL_METHODS,
+                                        *QUALITY, "--out", "runs/tables/prior_val"]),
+    "quality": _quality("quality", EVAL_BENCH),
+    "prior-eval": _quality("prior-eval", EVAL_BENCH),
+    "prior-ablation": _quality("prior-ablation", EVAL_BENCH),
 }
 
 

@@ -49,3 +49,39 @@ def test_memory_rows_merge_over_runs():
     assert [r.split("|")[1].strip() + "/" + r.split("|")[3].strip() for r in merged[2:]] == \
         ["256x256/none", "256x256/128", "3000x2000/256"]
     assert "0.9 |" in merged[3]  # the new measurement replaces the old one
+
+
+def _cells(folder, dataset, methods, base=20.0):
+    import json
+
+    (folder / "cells").mkdir(parents=True, exist_ok=True)
+    for i, m in enumerate(methods):
+        images = [{"name": f"{k}.png", "psnr": base + i + k, "ssim": 0.5 + 0.01 * i, "niqe": 9.0 - i} for k in (0, 1)]
+        (folder / "cells" / f"{dataset.replace(' ', '-')}__{m}.json").write_text(
+            json.dumps({"dataset": dataset, "method": m, "images": images}))
+
+
+def test_quality_tables_lay_out_bench_cells_and_refuse_holes(tmp_path, capsys):
+    import quality_tables as qt
+
+    methods = list(dict.fromkeys(tables.EVAL_METHODS))
+    _cells(tmp_path / "eval", "RealSR x4", methods)
+    _cells(tmp_path / "eval", "BSD100 x4 noise-jpeg", methods, base=10.0)
+    assert qt.main(["quality", str(tmp_path / "eval")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("| x4, PSNR-Y / SSIM / NIQE | bicubic | Real-ESRGAN x4plus |") and len(out) == 4
+    i = {m: methods.index(m) for m in methods}
+    # RealSR row: bicubic's mean PSNR is 20.5; ssr-realism-1 (the highest index of the five) is best on all three
+    assert out[2].startswith(f"| RealSR (100 real pairs) | {20.5 + i['bicubic']:.2f} / ")
+    assert out[2].endswith(f"**{20.5 + i['ssr-realism-1']:.2f}** / **{0.5 + 0.01 * i['ssr-realism-1']:.3f}** / "
+                           f"**{9.0 - i['ssr-realism-1']:.2f}** |")
+    assert qt.main(["prior-ablation", str(tmp_path / "eval")]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert len(rows) == 2 + len(qt.ABLATION_ROWS) and rows[-1].endswith(" |  |")  # no fidelity + diffusion row
+    (tmp_path / "eval" / "cells" / "RealSR-x4__ssr.json").unlink()
+    assert qt.main(["prior-eval", str(tmp_path / "eval")]) == 1
+    assert "no cell for ssr on RealSR x4" in capsys.readouterr().err
+    _cells(tmp_path / "val", "BSDS500-test x4 noise-jpeg", tables.VAL_METHODS)
+    assert qt.main(["prior-val", str(tmp_path / "val")]) == 0
+    val = capsys.readouterr().out.splitlines()
+    assert val[0] == "| validation (2), x4 noise-jpeg | PSNR-Y | SSIM | NIQE |" and len(val) == 2 + len(qt.VAL_ROWS)
