@@ -47,3 +47,23 @@ def test_pairs_are_seeded_and_the_truth_scores_one():
     assert abs(s["invented"] - 1) < 1e-6 and s["psnr"] == float("inf") or s["psnr"] > 99
     noisy = (a.hr + 0.1 * torch.randn(a.hr.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
     assert score(noisy, a)["invented"] > 2  # texture the defocused truth does not have
+
+
+def test_real_photo_defocus_mask_finds_blurred_texture_not_flat_areas():
+    import sys
+
+    from conftest import ROOT
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import bokeh_real
+
+    g = torch.Generator().manual_seed(0)
+    tex = torch.rand(1, 3, 96, 352, generator=g)
+    soft = torch.nn.functional.avg_pool2d(torch.nn.functional.avg_pool2d(tex[..., :96], 7, 1, 3), 7, 1, 3)
+    soft = ((soft - soft.mean()) * 6 + 0.5).clamp(0, 1)  # blurred, but with coarse structure
+    pic = torch.cat([tex[..., :192], soft, torch.full_like(tex[..., :64], 0.5)], -1)  # mostly sharp | defocused | flat
+    m = bokeh_real.defocus_mask(pic)[0, 0].float()
+    sharp, defocused, blank = m[:, 8:184].mean(), m[:, 200:280].mean(), m[:, 296:].mean()
+    assert defocused > 0.8 and sharp < 0.05 and blank < 0.05
+    y0, x0 = bokeh_real.crop_window(bokeh_real.defocus_mask(pic), 96)
+    assert 96 < x0 + 96 and x0 < 288  # the crop takes in part of the defocused strip

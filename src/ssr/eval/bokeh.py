@@ -84,9 +84,9 @@ def make_pair(hr: torch.Tensor, depth: torch.Tensor, seed: int, scale: int = 4) 
                      params={"focus": focus, "max_radius": r_max, **out.params[0]})
 
 
-def high_frequency_energy(img: torch.Tensor, mask: torch.Tensor, sigma: float = 2.0) -> float:
-    """Mean square of luma minus its Gaussian blur (``sigma`` px) over ``mask`` (``1 x 1 x H x W``
-    bool); ``img``: ``1 x 3 x H x W`` in [0, 1], quantised to 8 bits first."""
+def high_frequency_map(img: torch.Tensor, sigma: float = 2.0) -> torch.Tensor:
+    """``1 x 1 x H x W``: the square of luma minus its Gaussian blur (``sigma`` px); ``img``:
+    ``1 x 3 x H x W`` in [0, 1], quantised to 8 bits first."""
     y = rgb_to_y(quantize(img[0]))[None].float() / 255.0
     r = max(1, int(3 * sigma))
     x = torch.arange(-r, r + 1, dtype=torch.float32)
@@ -94,7 +94,12 @@ def high_frequency_energy(img: torch.Tensor, mask: torch.Tensor, sigma: float = 
     g = g / g.sum()
     blur = F.conv2d(F.pad(y, (r, r, 0, 0), mode="replicate"), g.view(1, 1, 1, -1))
     blur = F.conv2d(F.pad(blur, (0, 0, r, r), mode="replicate"), g.view(1, 1, -1, 1))
-    hf = (y - blur) ** 2
+    return (y - blur) ** 2
+
+
+def high_frequency_energy(img: torch.Tensor, mask: torch.Tensor, sigma: float = 2.0) -> float:
+    """Mean of :func:`high_frequency_map` over ``mask`` (``1 x 1 x H x W`` bool)."""
+    hf = high_frequency_map(img, sigma)
     return float(hf[mask].mean()) if bool(mask.any()) else float("nan")
 
 
@@ -113,5 +118,5 @@ def score(sr: torch.Tensor, pair: BokehPair) -> dict[str, float]:
             "focus_fraction": float(focus.float().mean()), "defocus_fraction": float(blurred.float().mean())}
 
 
-__all__ = ["BokehPair", "DEFOCUS_RADIUS", "IN_FOCUS_RADIUS", "high_frequency_energy", "make_pair",
+__all__ = ["BokehPair", "DEFOCUS_RADIUS", "IN_FOCUS_RADIUS", "high_frequency_energy", "high_frequency_map", "make_pair",
            "render_defocus", "score"]
