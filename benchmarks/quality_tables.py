@@ -10,6 +10,7 @@ layout with the ``ssr bench`` command that makes its cells.
     python benchmarks/quality_tables.py prior-eval runs/tables/prior_eval  # model card
     python benchmarks/quality_tables.py prior-ablation runs/tables/prior_eval
     python benchmarks/quality_tables.py prior-val runs/tables/prior_val
+    python benchmarks/quality_tables.py svkr-light runs/tables/prior_eval   # docs/svkr.md
 """
 from __future__ import annotations
 
@@ -172,7 +173,19 @@ def prior_val(scores) -> list[str]:
     return out
 
 
-LAYOUTS = {"quality": quality, "prior-eval": prior_eval, "prior-ablation": prior_ablation, "prior-val": prior_val}
+def svkr_light(scores) -> list[str]:
+    """docs/svkr.md: the light loop (``--no-prior``) at T = 3, T = 1 and without depth, four digits."""
+    t = Table(scores, 4)
+    out = ["| x4, PSNR-Y / SSIM / NIQE | SVKR, T = 3 | SVKR, T = 1 | SVKR, DKENet without depth |",
+           "|---|---|---|---|"]
+    for d in datasets_of(scores):
+        rows = [t.get(d, m) for m in ("ssr-svkr", "ssr-svkr-t1", "ssr-svkr-nodepth")]
+        full = " / ".join(f"{rows[0][m]:.4f}" if m == "psnr" else t.fmt(m, rows[0][m]) for m in METRICS)
+        out.append(f"| {DATASETS.get(d, d)} | {full} | {rows[1]['psnr']:.4f} | {rows[2]['psnr']:.4f} |")
+    return out
+
+
+LAYOUTS = {"quality": quality, "svkr-light": svkr_light, "prior-eval": prior_eval, "prior-ablation": prior_ablation, "prior-val": prior_val}
 
 
 def main(argv: list[str] | None = None) -> int:

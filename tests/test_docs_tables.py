@@ -78,6 +78,9 @@ def test_quality_tables_lay_out_bench_cells_and_refuse_holes(tmp_path, capsys):
     assert qt.main(["prior-ablation", str(tmp_path / "eval")]) == 0
     rows = capsys.readouterr().out.splitlines()
     assert len(rows) == 2 + len(qt.ABLATION_ROWS) and rows[-1].endswith(" |  |")  # no fidelity + diffusion row
+    assert qt.main(["svkr-light", str(tmp_path / "eval")]) == 0
+    light = capsys.readouterr().out.splitlines()
+    assert light[2].startswith(f"| RealSR (100 real pairs) | {20.5 + i['ssr-svkr']:.4f} / ") and len(light) == 4
     (tmp_path / "eval" / "cells" / "RealSR-x4__ssr.json").unlink()
     assert qt.main(["prior-eval", str(tmp_path / "eval")]) == 1
     assert "no cell for ssr on RealSR x4" in capsys.readouterr().err
