@@ -29,15 +29,46 @@ import torch
 DEFAULT_METHODS = ["bicubic", "realesrgan", "ssr-prior", "ssr-prior-bokeh", "ssr-fidelity", "ssr-fidelity-bokeh"]
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default="../shared/datasets/eval/BSD100", help="folder of HR pictures")
-    ap.add_argument("--limit", type=int, default=10)
-    ap.add_argument("--methods", nargs="+", default=DEFAULT_METHODS)
+def method_parser(doc: str, data: str, data_help: str, limit: int, methods: list[str], threads: int,
+                  picture_help: str) -> argparse.ArgumentParser:
+    """The options the depth-of-field benchmarks share."""
+    ap = argparse.ArgumentParser(description=doc.splitlines()[0])
+    ap.add_argument("--data", default=data, help=data_help)
+    ap.add_argument("--limit", type=int, default=limit)
+    ap.add_argument("--methods", nargs="+", default=methods)
     ap.add_argument("--weights", help="pipeline folder for the ssr-* methods (default: shipped)")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=threads)
     ap.add_argument("--out", help="also write the table to this Markdown file")
-    ap.add_argument("--picture", help="side-by-side crops of the first picture (truth, then each method)")
+    ap.add_argument("--picture", help=picture_help)
+    return ap
+
+
+def load_methods(names: list[str], weights: str | None) -> list:
+    """The ``ssr bench`` methods of ``names`` (``weights``: the pipeline of the ssr-* ones)."""
+    from ssr.eval.methods import get_method
+
+    return [get_method(m, **({"weights": weights} if weights and m.startswith("ssr") else {})) for m in names]
+
+
+def emit(lines: list[str], out: str | None) -> None:
+    """Print the table and, with ``out``, write it there too."""
+    print("\n".join(lines))
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text("\n".join(lines) + "\n")
+
+
+def write_crops(path: str, pictures: list[torch.Tensor], y0: int, x0: int, side: int, what: str) -> None:
+    """One row of the ``side`` squares at ``(y0, x0)`` of ``pictures`` (``1 x 3 x H x W``), as a PNG."""
+    from ssr.io import write_image
+
+    write_image(path, torch.cat([c[0, :, y0:y0 + side, x0:x0 + side].clamp(0, 1) for c in pictures], dim=-1))
+    print(f"wrote {path}: {what}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = method_parser(__doc__, "../shared/datasets/eval/BSD100", "folder of HR pictures", 10, DEFAULT_METHODS, 2,
+                       "side-by-side crops of the first picture (truth, then each method)")
     ap.add_argument("--defocus-margin", help="keep-bokeh margin in HR px, or none (default: the shipped one)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -52,14 +83,12 @@ def main(argv: list[str] | None = None) -> int:
     from ssr.errors import SSRError
     from ssr.eval.bokeh import make_pair, score
     from ssr.eval.datasets import image_seed, load_rgb, scene_depth
-    from ssr.eval.methods import get_method
     from ssr.eval.report import machine_line
-    from ssr.io import list_images, write_image
+    from ssr.io import list_images
 
     try:
         sources = list_images([Path(args.data)])[: args.limit]
-        methods = [get_method(m, **({"weights": args.weights} if args.weights and m.startswith("ssr") else {}))
-                   for m in args.methods]
+        methods = load_methods(args.methods, args.weights)
     except SSRError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -88,17 +117,12 @@ def main(argv: list[str] | None = None) -> int:
     for name, s in sums.items():
         lines.append(f"| {name} | {s['psnr'] / n:.2f} | {s['psnr_focus'] / n:.2f} | {s['invented'] / n:.2f} | "
                      f"{s['sec'] / n:.1f} |")
-    print("\n".join(lines))
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text("\n".join(lines) + "\n")
+    emit(lines, args.out)
     if args.picture and crops:
         h, w = crops[0].shape[-2:]
         side = min(h, w, 192)
         y0, x0 = (h - side) // 2, (w - side) // 2
-        row = torch.cat([c[0, :, y0:y0 + side, x0:x0 + side].clamp(0, 1) for c in crops], dim=-1)
-        write_image(args.picture, row)
-        print(f"wrote {args.picture}: truth (defocused), then {', '.join(sums)}", file=sys.stderr)
+        write_crops(args.picture, crops, y0, x0, side, f"truth (defocused), then {', '.join(sums)}")
     return 0
 
 

@@ -19,14 +19,14 @@ crops (LR nearest, each method, truth) of the first one, where its defocused par
 """
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+
+from bokeh_bench import emit, load_methods, method_parser, write_crops
 
 DEFAULT_METHODS = ["realesrgan", "ssr-prior", "ssr-prior-bokeh", "ssr-fidelity", "ssr-fidelity-bokeh"]
 #: fine-detail energy below this fraction of the picture's median ...
@@ -64,30 +64,21 @@ def crop_window(mask: torch.Tensor, side: int) -> tuple[int, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default="bsd100:noise-jpeg", help="a set whose HR pictures are real photos (ssr bench spec)")
-    ap.add_argument("--limit", type=int, default=8)
-    ap.add_argument("--methods", nargs="+", default=DEFAULT_METHODS)
-    ap.add_argument("--weights", help="pipeline folder for the ssr-* methods (default: shipped)")
-    ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--out", help="also write the table to this Markdown file")
-    ap.add_argument("--picture", help="side-by-side crops of the first picture")
+    ap = method_parser(__doc__, "bsd100:noise-jpeg", "a set whose HR pictures are real photos (ssr bench spec)", 8,
+                       DEFAULT_METHODS, 1, "side-by-side crops of the first picture")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     from ssr.errors import SSRError
     from ssr.eval.bokeh import high_frequency_energy
     from ssr.eval.datasets import open_dataset
-    from ssr.eval.methods import get_method
     from ssr.eval.metrics import psnr, quantize, rgb_to_y
     from ssr.eval.report import machine_line
-    from ssr.io import write_image
 
     try:
         if args.limit < 1:
             raise SSRError(f"--limit must be at least 1, got {args.limit}")
         ds = open_dataset(args.data)
-        methods = [get_method(m, **({"weights": args.weights} if args.weights and m.startswith("ssr") else {}))
-                   for m in args.methods]
+        methods = load_methods(args.methods, args.weights)
     except SSRError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -134,15 +125,10 @@ def main(argv: list[str] | None = None) -> int:
     for name, s in sums.items():
         lines.append(f"| {name} | {s['psnr'] / n:.2f} | {s['psnr_smooth'] / n:.2f} | {s['invented'] / n:.2f} | "
                      f"{s['sec'] / n:.1f} |")
-    print("\n".join(lines))
-    if args.out:
-        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text("\n".join(lines) + "\n")
+    emit(lines, args.out)
     if args.picture:
         side = min(160, *crops[0].shape[-2:])
-        row = torch.cat([c[0, :, y0:y0 + side, x0:x0 + side].clamp(0, 1) for c in crops], dim=-1)
-        write_image(args.picture, row)
-        print(f"wrote {args.picture}: LR (nearest), {', '.join(sums)}, truth ({ds.names[chosen[0]]})", file=sys.stderr)
+        write_crops(args.picture, crops, y0, x0, side, f"LR (nearest), {', '.join(sums)}, truth ({ds.names[chosen[0]]})")
     return 0
 
 
