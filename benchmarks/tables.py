@@ -79,6 +79,7 @@ TABLES: dict[str, Table] = {
     "bokeh-real": Table([[PY, "benchmarks/bokeh_real.py", "--limit", "8", "--threads", "1", "--out",
                           "runs/tables/bokeh_real.md", "--picture", "docs/images/bokeh_real_crops.png"]],
                         source="runs/tables/bokeh_real.md", pick=True),
+    "speed": Table([[PY, "benchmarks/pipeline_bench.py", "--threads", "2", "--runs", "3", "--skip-memory"]], pick=True),
     "prior-val": _quality("prior-val", ["ssr", "bench", "--data", VAL_DATA, "--limit", "22", "--methods", *VAL_METHODS,
                                         *QUALITY, "--out", "runs/tables/prior_val"]),
     "quality": _quality("quality", EVAL_BENCH),
