@@ -32,7 +32,6 @@ DATASETS = {
 EVAL_ROWS = [
     ("bicubic", "bicubic"),
     ("realesrgan", "Real-ESRGAN x4plus (ncnn)"),
-    ("realsr-df2k", "RealSR DF2K (SSR's loader)"),
     ("ssr-svkr", "SVKR, light last round (`--no-prior`)"),
     ("ssr-fidelity", "`--fidelity` (realism 0)"),
     ("ssr-realism-0.25", "realism 0.25"),

@@ -45,7 +45,7 @@ class Table:
 KERNEL_SETS = ["bsd100:noise-jpeg@builtin", "bsd100:no-noise", "bsd100:blur-only", "set14:noise-jpeg"]
 
 #: the methods of the quality tables of the README and the model card (benchmarks/quality_tables.py)
-EVAL_METHODS = ["bicubic", "realesrgan", "realsr-df2k", "ssr-svkr", "ssr-fidelity", "ssr-realism-0.25", "ssr-realism-0.5",
+EVAL_METHODS = ["bicubic", "realesrgan", "ssr-svkr", "ssr-fidelity", "ssr-realism-0.25", "ssr-realism-0.5",
                 "ssr", "ssr-realism-1", "ssr-diffusion-0.25", "ssr-prior-nocond", "ssr-prior-kernels", "ssr-prior-t1",
                 "ssr-fidelity-nocond", "ssr-fidelity-kernels", "ssr-fidelity-t1", "ssr-svkr-t1", "ssr-svkr-nodepth"]
 #: the validation pictures of the defaults (held out of the prior stage's training; never eval/)
