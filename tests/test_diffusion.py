@@ -259,7 +259,7 @@ def test_upscale_cli_with_diffusion(diff_pipe_dir, tmp_path, capsys):
 
 
 def test_upscale_cli_does_not_load_a_diffusion_stage_at_strength_0(diff_pipe_dir, tmp_path, capsys, monkeypatch):
-    """The shipped pipeline.json has strength 0: its diffusion stage (~0.2 GB with diffusers)
+    """The shipped pipeline.json has strength 0: its diffusion stage (and diffusers)
     would never sample, so the CLI does not load it; --strength brings it back."""
     from ssr.models.denoiser import SSRDiffusion
 

@@ -324,7 +324,7 @@ class SSRPipeline:
                     SSRModel.from_pretrained(root / "svkr" / "nonblind", device=device), est,
                     rounds=int(meta.get("rounds", 3)), momentum=float(meta.get("momentum", 0.9)))
         priors = {n: root / "prior" / n for n in PRIOR_SETS if (root / "prior" / n / "config.json").is_file()}
-        pipe = cls(svkr, depth_spec=spec, strength=float(meta.get("strength", 1.0)),
+        pipe = cls(svkr, depth_spec=spec, strength=meta["strength"],
                    start=float(meta.get("start", 1.0)), scheduler=str(meta.get("scheduler", "dpm++")),
                    priors=priors, realism=float(meta.get("realism", 1.0)))
         diff_dir = root / "diffusion"
@@ -357,12 +357,13 @@ class SSRPipeline:
     @staticmethod
     def defaults(folder: str | os.PathLike | None = None) -> dict:
         """The ``pipeline.json`` of a pipeline folder (default: the shipped weights) as a dict
-        (empty where there is none), read without loading any model; ``"has_diffusion"`` is added:
-        whether the folder holds diffusion weights that :meth:`from_pretrained` would load."""
+        (empty where there is none), read without loading any model, with ``"strength"`` (default
+        1) always set and ``"has_diffusion"`` added: whether the folder holds diffusion weights
+        that :meth:`from_pretrained` would load."""
         root = Path(folder) if folder else DEFAULT_DIR
         meta_path = root / "pipeline.json"
         meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-        return {**meta, "has_diffusion": bool(meta.get("diffusion", True))
+        return {**meta, "strength": float(meta.get("strength", 1.0)), "has_diffusion": bool(meta.get("diffusion", True))
                 and (root / "diffusion" / "config.json").is_file()}
 
     def channels_last(self, enable: bool = True) -> None:

@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
         raise SSRError("--max-upload-mib must be at least 1")
     max_pixels = check_max_pixels(args)
     # the page has no strength control: at the pipeline's strength 0 its diffusion stage never samples
-    sample = float(SSRPipeline.defaults(args.weights).get("strength", 1.0)) != 0
+    sample = SSRPipeline.defaults(args.weights)["strength"] != 0
     pipe = SSRPipeline.from_pretrained(args.weights, device=args.device, load_diffusion=sample)
     try:
         serve(pipe, args.host, args.port, max_pixels, args.max_upload_mib * 2**20,

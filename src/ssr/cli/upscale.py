@@ -153,8 +153,8 @@ def run(args: argparse.Namespace) -> int:
     if not todo:
         raise SSRError(f"{failures} of {n_todo} inputs failed (see above)")
     meta = SSRPipeline.defaults(args.weights)
-    strength = float(meta.get("strength", 1.0)) if args.strength is None else args.strength
-    # a residual scaled by 0 is never sampled: the diffusion stage is not even loaded (~0.2 GB)
+    strength = meta["strength"] if args.strength is None else args.strength
+    # a residual scaled by 0 is never sampled: the diffusion stage (and diffusers) is not even loaded
     use_diffusion = meta["has_diffusion"] and not args.no_diffusion and strength != 0
     pipe = SSRPipeline.from_pretrained(args.weights, device=args.device, depth=args.depth_backend, base=args.base,
                                        load_diffusion=use_diffusion)
