@@ -280,6 +280,48 @@ def test_upscale_cli_does_not_load_a_diffusion_stage_at_strength_0(diff_pipe_dir
     assert "SVKR + diffusion" in out and loads == [1]
 
 
+def test_strength_0_defers_the_diffusion_stage_to_the_first_sampling_call(diff_pipe_dir, tmp_path, monkeypatch):
+    """from_pretrained() of a pipeline whose stored strength is 0 (the shipped one) does not read
+    its diffusion stage; a call that samples reads it then, and save_pretrained keeps it. The
+    result equals an eagerly loaded pipeline's."""
+    meta = json.loads((diff_pipe_dir / "pipeline.json").read_text())
+    (diff_pipe_dir / "pipeline.json").write_text(json.dumps({**meta, "strength": 0.0}))
+    loads = []
+    real = SSRDiffusion.from_pretrained
+    monkeypatch.setattr(SSRDiffusion, "from_pretrained", lambda *a, **k: loads.append(1) or real(*a, **k))
+    x = textured(16, 20)
+    lazy = SSRPipeline.from_pretrained(diff_pipe_dir, device="cpu")
+    assert lazy.has_diffusion and lazy.diffusion is None and not loads
+    plain = lazy(x).image  # strength 0: nothing sampled, nothing read
+    assert lazy.diffusion is None and not loads
+    eager = SSRPipeline.from_pretrained(diff_pipe_dir, device="cpu", load_diffusion=True)
+    assert loads == [1] and torch.equal(eager(x).image, plain)
+    want = eager(x, strength=0.5, steps=2, seed=3).image
+    got = lazy(x, strength=0.5, steps=2, seed=3).image
+    assert loads == [1, 1] and lazy.diffusion is not None and torch.equal(got, want)
+    again = SSRPipeline.from_pretrained(
+        SSRPipeline.from_pretrained(diff_pipe_dir, device="cpu").save_pretrained(tmp_path / "copy"),
+        device="cpu", load_diffusion=True)
+    assert again.has_diffusion and torch.equal(again(x, strength=0.5, steps=2, seed=3).image, want)
+
+
+def test_serve_does_not_load_the_diffusion_stage_at_strength_0(diff_pipe_dir, monkeypatch):
+    """`ssr serve` has no strength control: at a stored strength of 0 the served pipeline holds no
+    diffusion stage (and serves pictures without one); at another strength it holds it."""
+    import ssr.serve
+
+    served = []
+    monkeypatch.setattr(ssr.serve, "serve", lambda pipe, *a, **k: served.append(pipe))
+    meta = json.loads((diff_pipe_dir / "pipeline.json").read_text())
+    for strength, loaded in ((0.0, False), (0.5, True)):
+        (diff_pipe_dir / "pipeline.json").write_text(json.dumps({**meta, "strength": strength}))
+        assert main(["serve", "--weights", str(diff_pipe_dir), "--device", "cpu", "--port", "0"]) == 0
+        assert (served[-1].diffusion is not None) == loaded
+    pipe = served[0]
+    pipe(textured(12, 12), **ssr.serve.serve_options(pipe, {"seed": 1}))
+    assert pipe.diffusion is None
+
+
 def test_latent_mode_loads_a_tiny_sd_base_offline(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     base = tiny_sd_base(tmp_path / "base")

@@ -254,6 +254,7 @@ class SSRPipeline:
         self.precision = "auto"
         self.diffusion = None
         self.sampler = None
+        self._diffusion_loader = None  # from_pretrained's deferred load (see its load_diffusion)
         if diffusion is not None:
             self.set_diffusion(diffusion)
 
@@ -261,6 +262,7 @@ class SSRPipeline:
         """Attach (or, with ``None``, remove) the diffusion stage."""
         from .diffusion import DiffusionSampler
 
+        self._diffusion_loader = None
         if diffusion is None:
             self.diffusion = self.sampler = None
             return
@@ -275,7 +277,15 @@ class SSRPipeline:
 
     @property
     def has_diffusion(self) -> bool:
-        return self.diffusion is not None
+        """Whether the pipeline has a diffusion stage (loaded, or to be loaded at first use)."""
+        return self.diffusion is not None or self._diffusion_loader is not None
+
+    def load_diffusion(self) -> None:
+        """Load a diffusion stage that :meth:`from_pretrained` deferred (nothing otherwise)."""
+        if self.diffusion is None and self._diffusion_loader is not None:
+            self.set_diffusion(self._diffusion_loader())
+            if self.device.type == "cpu":
+                self.diffusion.to(memory_format=torch.channels_last)
 
     @property
     def has_prior(self) -> bool:
@@ -292,7 +302,7 @@ class SSRPipeline:
     @classmethod
     def from_pretrained(cls, folder: str | os.PathLike | None = None, device: str | torch.device | None = None,
                         depth: str | None = None, base: str | os.PathLike | None = None,
-                        load_diffusion: bool = True) -> "SSRPipeline":
+                        load_diffusion: bool | None = None) -> "SSRPipeline":
         """Load a pipeline folder (default: the shipped weights).
 
         Args:
@@ -302,7 +312,10 @@ class SSRPipeline:
             base: latent-mode diffusion only: the Stable-Diffusion-style folder (``unet/``,
                 ``vae/``) its AMF conditions (default: ``diffusion/base`` in the folder, then
                 the folder it was trained with).
-            load_diffusion: ``False`` skips the diffusion stage even when the folder has one.
+            load_diffusion: ``True`` loads the folder's diffusion stage now, ``False`` leaves it
+                out; ``None`` (default) loads it now where the stored strength samples (not 0) or
+                ``base`` is given, and otherwise at the first call that samples, so that a
+                pipeline whose default never samples does not hold it (nor import diffusers).
         """
         from .depth import get_depth_estimator
 
@@ -328,31 +341,38 @@ class SSRPipeline:
                    start=float(meta.get("start", 1.0)), scheduler=str(meta.get("scheduler", "dpm++")),
                    priors=priors, realism=float(meta.get("realism", 1.0)))
         diff_dir = root / "diffusion"
-        if load_diffusion and meta["has_diffusion"]:
-            from .models.denoiser import SSRDiffusion
-
-            try:
-                diffusion = SSRDiffusion.from_pretrained(diff_dir, device=device)
-            except ImportError as exc:
-                raise SSRError(f"the diffusion stage needs diffusers ({exc}); install it with `pip install "
-                               "diffusers` (a dependency of ssr) or run without it (--no-diffusion)") from None
-            if diffusion.mode == "latent":
-                recorded = diffusion.config.get("base")
-                candidates = [Path(base)] if base else [diff_dir / "base", *([Path(recorded)] if recorded else [])]
-                found = next((c for c in candidates if (c / "unet" / "config.json").is_file()), None)
-                if found is None:
-                    raise SSRError(f"the diffusion stage in {diff_dir} conditions a Stable-Diffusion-style base that "
-                                   f"was not found ({', '.join(map(str, candidates))}); pass --base PATH")
-                diffusion.load_base(found)
-            elif base:
-                raise SSRError("--base applies to latent-mode diffusion weights; this pipeline's diffusion stage "
-                               "works in pixel space")
-            pipe.set_diffusion(diffusion)
-        elif base and load_diffusion:
+        if meta["has_diffusion"] and load_diffusion is None and meta["strength"] == 0 and not base:
+            pipe._diffusion_loader = lambda: cls._read_diffusion(diff_dir, device, base)
+        elif load_diffusion is not False and meta["has_diffusion"]:
+            pipe.set_diffusion(cls._read_diffusion(diff_dir, device, base))
+        elif base and load_diffusion is not False:
             raise SSRError(f"--base needs trained diffusion weights in {diff_dir} (train them with `ssr train amf`)")
         if torch.device(device).type == "cpu":
             pipe.channels_last()
         return pipe
+
+    @staticmethod
+    def _read_diffusion(diff_dir: Path, device, base) -> "SSRDiffusion":
+        """The diffusion stage of a pipeline folder (a latent-mode one with its base attached)."""
+        from .models.denoiser import SSRDiffusion
+
+        try:
+            diffusion = SSRDiffusion.from_pretrained(diff_dir, device=device)
+        except ImportError as exc:
+            raise SSRError(f"the diffusion stage needs diffusers ({exc}); install it with `pip install "
+                           "diffusers` (a dependency of ssr) or run without it (--no-diffusion)") from None
+        if diffusion.mode == "latent":
+            recorded = diffusion.config.get("base")
+            candidates = [Path(base)] if base else [diff_dir / "base", *([Path(recorded)] if recorded else [])]
+            found = next((c for c in candidates if (c / "unet" / "config.json").is_file()), None)
+            if found is None:
+                raise SSRError(f"the diffusion stage in {diff_dir} conditions a Stable-Diffusion-style base that "
+                               f"was not found ({', '.join(map(str, candidates))}); pass --base PATH")
+            diffusion.load_base(found)
+        elif base:
+            raise SSRError("--base applies to latent-mode diffusion weights; this pipeline's diffusion stage "
+                           "works in pixel space")
+        return diffusion
 
     @staticmethod
     def defaults(folder: str | os.PathLike | None = None) -> dict:
@@ -379,6 +399,8 @@ class SSRPipeline:
     def save_pretrained(self, folder: str | os.PathLike) -> Path:
         """Write every component and ``pipeline.json`` into ``folder``."""
         from .io import write_json
+
+        self.load_diffusion()  # a deferred stage is part of the pipeline
 
         root = Path(folder)
         for name in ("dkenet", "nonblind"):  # keep each model's training record (its "extra")
@@ -508,6 +530,8 @@ class SSRPipeline:
             final = self.priors.net(self.realism if realism is None else realism) if prior else None
             if diffusion and (self.strength if strength is None else float(strength)) == 0:
                 diffusion = False  # a residual scaled by 0: nothing to sample
+            if diffusion:
+                self.load_diffusion()
             direct = output_dtype != torch.float32 and not diffusion and (scale or self.native_scale) == self.native_scale
             out = self.svkr(image, rounds=svkr_rounds, tile=tile, tile_overlap=tile_overlap,
                             return_kernels=return_kernels, ensemble=ensemble, final=final,

@@ -31,9 +31,8 @@ def run(args: argparse.Namespace) -> int:
     if args.max_upload_mib < 1:
         raise SSRError("--max-upload-mib must be at least 1")
     max_pixels = check_max_pixels(args)
-    # the page has no strength control: at the pipeline's strength 0 its diffusion stage never samples
-    sample = SSRPipeline.defaults(args.weights)["strength"] != 0
-    pipe = SSRPipeline.from_pretrained(args.weights, device=args.device, load_diffusion=sample)
+    # the page has no strength control: at the pipeline's strength 0 its diffusion stage is never loaded
+    pipe = SSRPipeline.from_pretrained(args.weights, device=args.device)
     try:
         serve(pipe, args.host, args.port, max_pixels, args.max_upload_mib * 2**20,
               ready=lambda url: print(f"serving SSR on {url} (Ctrl-C to stop)", flush=True))
