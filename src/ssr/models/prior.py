@@ -256,8 +256,17 @@ def interpolate(a: PriorSR, b: PriorSR, alpha: float) -> PriorSR:
 
 def _merged_state(m: PriorSR) -> dict[str, torch.Tensor]:
     """The full state of ``m`` with its adapters folded in (``m`` is left as it is)."""
+    state = {k: v.detach() for k, v in nn.Module.state_dict(m).items()}
     if m.config["merged"]:
-        return {k: v.detach() for k, v in nn.Module.state_dict(m).items()}
-    import copy
-
-    return {k: v.detach() for k, v in nn.Module.state_dict(copy.deepcopy(m).merge_adapters()).items()}
+        return state
+    state.update({k: m.get_parameter(k).detach() for k in m._frozen_keys()})  # which the hook leaves out
+    with torch.no_grad():  # what merge_adapters does, on the state alone (no copy of the module)
+        for name, mod in m.named_modules():
+            if isinstance(mod, LoRAConv2d):
+                p = name + "."
+                base = state.pop(p + "base.weight")
+                state[p + "weight"] = base + mod.delta_weight().to(base.dtype)
+                if p + "base.bias" in state:
+                    state[p + "bias"] = state.pop(p + "base.bias")
+                del state[p + "lora_a.weight"], state[p + "lora_b.weight"]
+    return state
