@@ -76,11 +76,20 @@ class Server:
             self.proc.kill()
 
 
-@pytest.fixture
-def server(tmp_path):
-    s = Server(_tiny_weights(tmp_path))
-    yield s
-    s.close()
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, _tiny_trunk_files):
+    """One server for the module's tests (each submits its own jobs), on a tiny pipeline whose
+    prior sets sit on conftest's tiny trunk; the module's own ``ssr upscale`` calls, which the
+    server's bytes are compared with, see the same trunk."""
+    from ssr.models.rrdbnet import release_priors
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SSR_PRIOR_DIR", str(_tiny_trunk_files))
+        release_priors()
+        s = Server(_tiny_weights(tmp_path_factory.mktemp("serve")))
+        yield s
+        s.close()
+    release_priors()
 
 
 def _huge_bmp() -> bytes:
