@@ -15,7 +15,7 @@ git clone -q "$SRC" "$WORK/ssr"
 taskset -c "$CORE" yes > /dev/null & BUSY=$!
 cd "$WORK/ssr"
 t0=$(date +%s)
-taskset -c "$CORE" bash -c 'python3 -m venv .venv && . .venv/bin/activate && pip install -q --no-compile torch==2.13.0 -e ".[test]" > pip.log 2>&1'
+taskset -c "$CORE" bash -c 'python3 -m venv .venv && . .venv/bin/activate && pip install -q torch==2.13.0 -e ".[test]" > pip.log 2>&1'
 t1=$(date +%s)
 set +e
 taskset -c "$CORE" .venv/bin/python -m pytest -p no:cacheprovider > pytest.log 2>&1
