@@ -192,3 +192,28 @@ def test_large_pictures_take_the_streamed_writer(tmp_path, monkeypatch):
     write_image(tmp_path / "big.png", img)
     assert calls == [(20, 30, 3)]
     assert torch.allclose(read_image(tmp_path / "big.png").rgb, (img * 255).round() / 255, atol=1e-6)
+
+
+def test_protected_refuses_the_input_by_any_name(tmp_path):
+    """An input is never overwritten, named directly, through a symlink or a hard link; other
+    paths (existing or not) are free; one Protected serves a whole batch."""
+    from ssr.io import Protected, write_image
+
+    src = tmp_path / "in.png"
+    write_image(src, torch.rand(3, 4, 5))
+    before = src.read_bytes()
+    (tmp_path / "link.png").symlink_to(src)
+    os.link(src, tmp_path / "hard.png")
+    guard = Protected([src, tmp_path / "missing.png"])
+    for name in ("in.png", "link.png", "hard.png", "./in.png"):
+        assert guard.which(tmp_path / name) == str(src), name
+        with pytest.raises(SSRError, match="refusing to overwrite the input file"):
+            write_image(tmp_path / name, torch.rand(3, 4, 5), protect=guard)
+    assert src.read_bytes() == before
+    other = tmp_path / "other.png"
+    write_image(other, torch.rand(3, 4, 5))
+    assert guard.which(other) is None and guard.which(tmp_path / "new.png") is None
+    assert guard.which(tmp_path / "missing.png") == str(tmp_path / "missing.png")  # by name, before it exists
+    both = guard + [other]
+    assert both.which(other) == str(other) and guard.which(other) is None  # + leaves the original as it is
+    write_image(tmp_path / "new.png", torch.rand(3, 4, 5), protect=guard)

@@ -324,11 +324,55 @@ def _default_mode() -> int:
     return 0o666 & ~mask
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
-    except OSError:
-        return False
+class Protected:
+    """Paths that must never be overwritten (a command's inputs), resolved once: a batch checks
+    every output against all its inputs, so each check is a set lookup, not one ``resolve`` per
+    input. A path is protected when it resolves to one of them or is the same file (a hard link)."""
+
+    def __init__(self, paths: Iterable[str | os.PathLike] = ()):
+        self._by_path: dict[Path, str] = {}
+        self._by_id: dict[tuple[int, int], str] = {}
+        for p in paths:
+            self.add(p)
+
+    def add(self, path: str | os.PathLike) -> None:
+        try:
+            self._by_path.setdefault(Path(path).resolve(), str(path))
+            st = os.stat(path)
+            self._by_id.setdefault((st.st_dev, st.st_ino), str(path))
+        except (OSError, RuntimeError):  # not there (yet), a symlink loop: only its name is compared
+            pass
+
+    def __add__(self, other: Iterable[str | os.PathLike]) -> "Protected":
+        out = Protected()
+        out._by_path, out._by_id = dict(self._by_path), dict(self._by_id)
+        for p in other:
+            out.add(p)
+        return out
+
+    def __iter__(self):
+        return iter(dict.fromkeys([*self._by_path.values(), *self._by_id.values()]))
+
+    def which(self, path: str | os.PathLike) -> str | None:
+        """The protected path that ``path`` would overwrite, or ``None``."""
+        try:
+            hit = self._by_path.get(Path(path).resolve())
+            if hit is None and self._by_id and os.path.exists(path):
+                st = os.stat(path)
+                hit = self._by_id.get((st.st_dev, st.st_ino))
+        except (OSError, RuntimeError):
+            return None
+        return hit
+
+    def check(self, path: str | os.PathLike) -> None:
+        """Raise :class:`SSRError` where writing ``path`` would overwrite a protected file."""
+        hit = self.which(path)
+        if hit is not None:
+            raise SSRError(f"refusing to overwrite the input file {hit}; choose another output path")
+
+
+def as_protected(protect: "Protected | Iterable[str | os.PathLike]") -> Protected:
+    return protect if isinstance(protect, Protected) else Protected(protect)
 
 
 def write_image(
@@ -339,7 +383,7 @@ def write_image(
     bit_depth: int = 8,
     grayscale: bool = False,
     quality: int = 95,
-    protect: Iterable[str | os.PathLike] = (),
+    protect: Protected | Iterable[str | os.PathLike] = (),
 ) -> Path:
     """Write an image atomically.
 
@@ -350,7 +394,8 @@ def write_image(
         bit_depth: 8 or 16 (16 only for PNG and TIFF; other formats fall back to 8).
         grayscale: write a single luminance channel (BT.601 weights) instead of RGB.
         quality: JPEG / WebP quality.
-        protect: paths that must never be overwritten (the inputs).
+        protect: paths that must never be overwritten (the inputs), or a :class:`Protected`
+            (a batch builds one for all its outputs).
 
     Returns:
         The destination path.
@@ -361,9 +406,7 @@ def write_image(
         raise SSRError(
             f"cannot write {path}: unknown image extension '{path.suffix}' "
             f"(use one of {', '.join(WRITE_EXTS)})")
-    for p in protect:
-        if _same_file(path, Path(p)):
-            raise SSRError(f"refusing to overwrite the input file {p}; choose another output path")
+    as_protected(protect).check(path)
     if path.is_dir():
         raise SSRError(f"cannot write {path}: it is a folder")
     if bit_depth not in (8, 16):
@@ -529,9 +572,7 @@ def resize_alpha(alpha: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 
 def _atomic_write_bytes(path: Path, data: bytes, protect: Iterable[str | os.PathLike] = ()) -> Path:
-    for p in protect:
-        if _same_file(path, Path(p)):
-            raise SSRError(f"refusing to overwrite the input file {p}; choose another output path")
+    as_protected(protect).check(path)
     fd, tmp = _temp_beside(path, prefix=f".{path.name[:64]}.")
     try:
         with os.fdopen(fd, "wb") as f:

@@ -173,17 +173,17 @@ class PipelineOutput:
         return Image.fromarray(arr.astype(np.uint8), "RGB")
 
     def save(self, path: str | os.PathLike, index: int = 0, bit_depth: int | None = None,
-             protect: tuple = ()) -> Path:
+             protect=()) -> Path:
         """Write picture ``index`` atomically (the format follows the extension; never over the
         source file). With a source read from disk: its alpha (resized), bit depth and grayscale
         are kept; ``bit_depth`` overrides (8 or 16)."""
-        from .io import resize_alpha, write_image
+        from .io import as_protected, resize_alpha, write_image
 
         img = self.image[index]
         src = self.source
         alpha = resize_alpha(src.alpha, tuple(img.shape[-2:])) if src is not None and src.alpha is not None else None
         depth = bit_depth or (src.bit_depth if src is not None else 8)
-        guard = tuple(protect) + ((str(src.path),) if src is not None else ())
+        guard = as_protected(protect) + ([src.path] if src is not None else [])
         return write_image(path, img, alpha, bit_depth=depth, grayscale=bool(src and src.grayscale), protect=guard)
 
 

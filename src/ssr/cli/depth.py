@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from ..depth import get_depth_estimator
-    from ..io import READ_EXTS, list_images, read_image, write_image
+    from ..io import READ_EXTS, Protected, list_images, read_image, write_image
     from ..viz import colorize
 
     max_pixels = check_max_pixels(args)
@@ -121,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     estimator = get_depth_estimator(args.backend, device=device)
-    protect = [str(f) for f in files]
+    protect = Protected(files)  # resolved once for every write of the batch
     for src, pic, raw in jobs:
         try:
             img = read_image(src, max_pixels)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ..diffusion import COLOR_FIXES, check_blend, scheduler_names
 from ..errors import SSRError, batch_error
-from ..io import READ_EXTS, list_images, read_image, write_image
+from ..io import READ_EXTS, Protected, as_protected, list_images, read_image, write_image
 from ..pipeline import PRECISIONS
 from .common import add_max_pixels, check_max_pixels, check_output_path, outside, precheck
 
@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
     if args.no_prior and args.realism is not None:
         raise SSRError("--realism chooses between the prior-backed weights; it cannot go with --no-prior")
     pairs = _plan(args)
-    inputs = {p for p, _ in pairs}
+    inputs = Protected(p for p, _ in pairs)  # resolved once for every write of the batch
     todo = [(s, d) for s, d in pairs if not (args.resume and d.exists())]
     if not todo:
         print(f"nothing to do: all {len(pairs)} outputs exist")
@@ -196,13 +196,14 @@ def upscale_file(pipe, src: Path, dst: Path, options: dict, protect=(), max_pixe
 
     from ..io import _16BIT_EXTS
 
+    protect = as_protected(protect)
     img = read_image(src, max_pixels)
     maps = depth_path is not None or kernels_path is not None
     # assembled straight into the bit depth it is written at: memory bounded by the tile
     dtype = torch.uint16 if img.bit_depth == 16 and dst.suffix.lower() in _16BIT_EXTS else torch.uint8
     res = pipe(img.rgb, return_maps=maps, progress=progress, output_dtype=dtype, **options)
     res.source = img
-    res.save(dst, protect=tuple(protect))  # keeps the input's alpha, bit depth and grayscale
+    res.save(dst, protect=protect)  # keeps the input's alpha, bit depth and grayscale
     sr = res.image[0]
     if depth_path is not None:
         write_image(depth_path, colorize(res.depth[0]), protect=protect)
@@ -224,7 +225,7 @@ def pipeline_options(args: argparse.Namespace, use_diffusion: bool) -> dict:
                 ensemble=args.ensemble, realism=args.realism, prior=args.use_prior, keep_bokeh=args.keep_bokeh)
 
 
-def _upscale_one(args: argparse.Namespace, pipe, src: Path, dst: Path, inputs: set, use_diffusion: bool, bar,
+def _upscale_one(args: argparse.Namespace, pipe, src: Path, dst: Path, inputs: Protected, use_diffusion: bool, bar,
                  max_pixels: int | None, single: bool) -> None:
     """One input of the command (a progress bar over its tiles when it is the only one)."""
     from tqdm.auto import tqdm
