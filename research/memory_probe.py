@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     import ssr.svkr as sv
     from ssr.io import write_image
     from ssr.pipeline import SSRPipeline
-    from ssr.tiling import fixed_mmap_threshold
+    from ssr.heap import fixed_mmap_threshold
 
     fixed_mmap_threshold()
     if args.strip:

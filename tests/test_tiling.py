@@ -120,12 +120,12 @@ def test_the_cli_pins_the_allocator_threshold():
 
 
 def test_the_python_api_pins_the_allocator_threshold(tmp_path, monkeypatch):
-    import ssr.tiling
+    import ssr.heap
     from ssr.pipeline import SSRPipeline
 
     from tiny import tiny_pipeline
 
     calls = []
-    monkeypatch.setattr(ssr.tiling, "fixed_mmap_threshold", lambda: calls.append(1) or True)
+    monkeypatch.setattr(ssr.heap, "fixed_mmap_threshold", lambda: calls.append(1) or True)
     SSRPipeline.from_pretrained(tiny_pipeline(tmp_path / "pipe"), load_diffusion=False)
     assert calls

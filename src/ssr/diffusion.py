@@ -42,40 +42,13 @@ from typing import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
+from .choices import ALIASES, COLOR_FIXES, SCHEDULERS, check_blend, scheduler_names  # noqa: F401
 from .errors import SSRError
 from .models.amf import MODALITIES, drop_modalities
 from .tiling import run_tiled
 
-#: name -> (diffusers scheduler class, extra config)
-SCHEDULERS: dict[str, tuple[str, dict]] = {
-    "dpm++": ("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++", "solver_order": 2}),
-    "dpm++-sde": ("DPMSolverMultistepScheduler", {"algorithm_type": "sde-dpmsolver++", "solver_order": 2}),
-    "ddim": ("DDIMScheduler", {"clip_sample": False}),
-    "unipc": ("UniPCMultistepScheduler", {}),
-    "unipc-3": ("UniPCMultistepScheduler", {"solver_order": 3}),
-    "euler": ("EulerDiscreteScheduler", {}),
-    "euler-a": ("EulerAncestralDiscreteScheduler", {}),
-    "heun": ("HeunDiscreteScheduler", {}),
-    "ddpm": ("DDPMScheduler", {"clip_sample": False}),
-}
-ALIASES = {"dpmsolver++": "dpm++", "dpm": "dpm++", "dpmpp": "dpm++", "dpm-solver++": "dpm++",
-           "euler_a": "euler-a", "euler-ancestral": "euler-a"}
-COLOR_FIXES = ("auto", "none", "wavelet", "adain")
 DEFAULT_STEPS = 10
 NOISE_CELL = 32
-
-
-def scheduler_names() -> list[str]:
-    return list(SCHEDULERS)
-
-
-def check_blend(strength: float | None = None, start: float | None = None) -> None:
-    """Raise :class:`SSRError` for a residual ``strength`` below 0 or a ``start`` outside (0, 1]
-    (``None``: not given). Shared by the sampler and ``ssr upscale``, which checks before any file."""
-    if strength is not None and not strength >= 0:
-        raise SSRError(f"strength must be >= 0 (0: SVKR alone), got {strength}")
-    if start is not None and not 0 < start <= 1:
-        raise SSRError(f"start must be in (0, 1] (1: from pure noise), got {start}")
 
 
 def make_scheduler(name: str, schedule: dict):

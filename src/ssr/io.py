@@ -24,16 +24,19 @@ from __future__ import annotations
 
 import os
 import struct
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import SSRError
+
+if TYPE_CHECKING:  # torch loads on first use: the command line checks paths without it
+    import torch
 
 READ_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 WRITE_EXTS = READ_EXTS
@@ -61,7 +64,7 @@ def image_header(path: str | os.PathLike, max_pixels: int | None = DEFAULT_MAX_P
         SSRError: missing, unreadable, not an image, or over the budget.
     """
     path = Path(path)
-    _check_readable(path)
+    check_readable(path)
     try:
         with Image.open(path) as im:
             w, h = im.size
@@ -100,7 +103,8 @@ class LoadedImage:
         return int(self.rgb.shape[-2]), int(self.rgb.shape[-1])
 
 
-def _check_readable(path: Path) -> None:
+def check_readable(path: Path) -> None:
+    """Raise :class:`SSRError` unless ``path`` is a readable, non-empty regular file."""
     if not path.exists():
         raise SSRError(f"input not found: {path}")
     if path.is_dir():
@@ -226,7 +230,7 @@ def read_image(path: str | os.PathLike, max_pixels: int | None = None) -> Loaded
             truncated or corrupt, or over the pixel budget.
     """
     path = Path(path)
-    _check_readable(path)
+    check_readable(path)
     try:
         with Image.open(path) as im:
             check_pixels(path, *im.size, max_pixels)
@@ -283,7 +287,16 @@ def _pil_to_array(im: Image.Image) -> tuple[np.ndarray, int]:
     return np.asarray(im), 8
 
 
+def _is_tensor(x) -> bool:
+    """Whether ``x`` is a torch tensor, without importing torch (this module loads without it, so
+    that the command line refuses bad paths before torch's second of import)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(x, torch.Tensor)
+
+
 def _array_to_loaded(arr: np.ndarray, bit_depth: int, path: Path) -> LoadedImage:
+    import torch
+
     if arr.dtype == np.uint16:
         x = arr.astype(np.float32) / 65535.0
     elif arr.dtype == np.uint8:
@@ -413,7 +426,7 @@ def write_image(
         raise SSRError(f"bit depth must be 8 or 16, got {bit_depth}")
     if ext not in _16BIT_EXTS:
         bit_depth = 8
-    arr = rgb.detach().cpu().numpy() if isinstance(rgb, torch.Tensor) else np.asarray(rgb)
+    arr = rgb.detach().cpu().numpy() if _is_tensor(rgb) else np.asarray(rgb)
     arr = np.transpose(arr, (1, 2, 0)) if arr.ndim == 3 else arr[..., None]
     peak = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}.get(arr.dtype)
     if peak is not None and not grayscale and alpha is None and peak == (255.0 if bit_depth == 8 else 65535.0):
@@ -423,7 +436,7 @@ def write_image(
     if grayscale and x.shape[2] == 3:
         x = (0.299 * x[..., 0] + 0.587 * x[..., 1] + 0.114 * x[..., 2])[..., None]
     if alpha is not None and ext not in (".jpg", ".jpeg", ".bmp"):
-        a = alpha.detach().float().cpu().numpy() if isinstance(alpha, torch.Tensor) else np.asarray(alpha)
+        a = alpha.detach().float().cpu().numpy() if _is_tensor(alpha) else np.asarray(alpha)
         a = a.reshape(a.shape[-2], a.shape[-1])[..., None]
         if a.shape[:2] != x.shape[:2]:
             raise SSRError("internal error: alpha and colour planes differ in size")
@@ -603,7 +616,7 @@ def write_json(path: str | os.PathLike, data, protect: Iterable[str | os.PathLik
     import json
 
     def _default(o):
-        if isinstance(o, (torch.Tensor, np.ndarray)):
+        if _is_tensor(o) or isinstance(o, np.ndarray):
             return o.tolist()
         if isinstance(o, (np.floating, np.integer)):
             return o.item()
@@ -626,7 +639,9 @@ def read_depth(path: str | os.PathLike, distance: bool = False) -> torch.Tensor:
     depth or a depth PNG): it is inverted (``1 / z``, zeros treated as invalid = farthest) first.
     """
     path = Path(path)
-    _check_readable(path)
+    check_readable(path)
+    import torch
+
     if path.suffix.lower() == ".npy":
         try:
             arr = np.load(path, allow_pickle=False).astype(np.float32)

@@ -34,12 +34,10 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
+from .choices import PRECISIONS, check_realism
 from .errors import SSRError
 from .svkr import SVKR
 
-#: numeric precision of the networks: ``auto`` (bfloat16 on CPUs with native bfloat16 support,
-#: float32 elsewhere), ``fp32`` or ``bf16``
-PRECISIONS = ("auto", "fp32", "bf16")
 
 
 @functools.lru_cache(maxsize=1)
@@ -75,12 +73,6 @@ if TYPE_CHECKING:  # pragma: no cover
 DEFAULT_DIR = Path(__file__).resolve().parent / "weights"
 #: the prior-backed weight sets a pipeline may hold (``prior/<name>/``), fidelity end first
 PRIOR_SETS = ("fidelity", "perceptual")
-
-
-def check_realism(realism: float | None) -> None:
-    """Raise :class:`SSRError` unless ``realism`` is ``None`` or a number in [0, 1]."""
-    if realism is not None and not (0.0 <= float(realism) <= 1.0):
-        raise SSRError(f"realism must lie in [0, 1] (0 = fidelity, 1 = perceptual), got {realism}")
 
 
 class PriorSets:
@@ -124,7 +116,7 @@ class PriorSets:
             else:
                 net = interpolate(self.model("fidelity"), self.model("perceptual"), r)
             release_priors()
-            from .tiling import trim_heap
+            from .heap import trim_heap
 
             trim_heap()  # the sets it was built from are freed in the middle of the heap
             net = net.to(self.device)
@@ -234,7 +226,7 @@ class SSRPipeline:
     def __init__(self, svkr: SVKR, depth_spec: str = "builtin", diffusion: "SSRDiffusion | None" = None,
                  strength: float = 1.0, start: float = 1.0, scheduler: str = "dpm++",
                  priors: dict[str, Path] | None = None, realism: float = 1.0):
-        from .tiling import fixed_mmap_threshold
+        from .heap import fixed_mmap_threshold
 
         fixed_mmap_threshold()  # memory bounded by the tile from Python too, not only from the CLI
         self.svkr = svkr

@@ -56,9 +56,10 @@ import torch.nn.functional as F
 from .degradation.apply import variable_blur
 from .degradation.fields import kernel_width
 from .errors import SSRError
+from .heap import trim_heap
 from .models.dkenet import DKENet, KernelMixture, detail_features, feedback_input
 from .models.nonblind import NonBlindSR, bicubic_up
-from .tiling import Store, as_float, run_tiled, stored, trim_heap
+from .tiling import Store, as_float, run_tiled, stored
 
 #: SR pictures with a longer side give depth a copy reduced by an integer factor
 DEPTH_GRID_MAX = 1024

@@ -13,7 +13,7 @@ from typing import Sequence
 
 from .. import __version__
 from ..errors import SSRError
-from ..tiling import fixed_mmap_threshold  # noqa: F401  (re-exported: the CLI pins it in main)
+from ..heap import fixed_mmap_threshold  # noqa: F401  (re-exported: the CLI pins it in main)
 from . import bench, degrade, depth, serve, train, upscale
 
 COMMANDS = [upscale, degrade, depth, train, bench, serve]

@@ -5,13 +5,9 @@ import argparse
 import shlex
 from pathlib import Path
 
-import torch
-
-from ..degradation.fields import FIELD_KINDS
+from ..choices import DEFAULT_SEED, ESTIMATORS, FIELD_KINDS, METHODS, METRICS
 from ..errors import SSRError
-from ..eval.bench import METRICS, BenchOptions, run_bench
-from ..eval.datasets import DEFAULT_SEED
-from ..eval.methods import available_methods
+from .common import check_weights
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -29,7 +25,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--data", nargs="+", required=True, metavar="SPEC", help="datasets (see below)")
     p.add_argument("--methods", nargs="+", default=["bicubic"], metavar="NAME",
-                   help=f"upscalers to compare (default bicubic; available: {', '.join(available_methods())})")
+                   help=f"upscalers to compare (default bicubic; available: {', '.join(sorted(METHODS))})")
     p.add_argument("--out", required=True, help="output folder (results.md, per_image.csv, crops/, cells/)")
     p.add_argument("--scale", type=int, default=4, choices=(2, 3, 4), help="SR factor (default 4)")
     p.add_argument("--limit", type=int, metavar="N", help="use only the first N images of each dataset")
@@ -82,6 +78,19 @@ def _command(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.kernels:
+        methods = list(ESTIMATORS) if args.methods == ["bicubic"] else args.methods
+        known, what = ESTIMATORS, "kernel estimator"
+    else:
+        methods, known, what = args.methods, METHODS, "method"
+    unknown = [m for m in methods if m not in known]
+    if unknown:  # before torch loads (a second) and before any dataset is prepared
+        raise SSRError(f"unknown {what}(s) {', '.join(unknown)}; choose from {', '.join(sorted(known))}")
+    check_weights(args.weights)
+    import torch
+
+    from ..eval.bench import BenchOptions, run_bench
+
     if args.limit is not None and args.limit < 1:
         raise SSRError(f"--limit must be at least 1, got {args.limit}")
     if (args.field or args.sr) and not args.kernels:
@@ -91,9 +100,8 @@ def run(args: argparse.Namespace) -> int:
             raise SSRError(f"--threads must be at least 1, got {args.threads}")
         torch.set_num_threads(args.threads)
     if args.kernels:
-        from ..eval.kernel_bench import ESTIMATORS, run_kernel_bench
+        from ..eval.kernel_bench import run_kernel_bench
 
-        methods = list(ESTIMATORS) if args.methods == ["bicubic"] else args.methods
         path = run_kernel_bench(args.data, methods, Path(args.out), scale=args.scale, limit=args.limit,
                                 base_seed=args.seed, weights=args.weights, command=_command(args) + " --kernels", progress=not args.quiet,
                                 fields=args.field, sr=args.sr)

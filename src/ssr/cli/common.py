@@ -55,3 +55,16 @@ def check_output_path(out: Path, raw: str, exts: Sequence[str], single: bool) ->
     what = "an image file" if single else "a folder"
     raise SSRError(f"-o {out}: '{out.suffix}' is not an image extension ({', '.join(exts)}); give {what} "
                    "(end a folder name with / if it has a dot)")
+
+
+def check_weights(folder: str | None) -> None:
+    """Refuse a ``--weights`` that is not a pipeline folder before torch and the models load
+    (:meth:`ssr.SSRPipeline.from_pretrained` checks the rest)."""
+    if folder is None:
+        return
+    root = Path(folder)
+    if not root.is_dir():
+        raise SSRError(f"--weights {folder}: no such folder (give a pipeline folder, e.g. one written by "
+                       "SSRPipeline.save_pretrained)")
+    if not (root / "svkr" / "dkenet" / "config.json").is_file():
+        raise SSRError(f"--weights {folder}: not a pipeline folder (no svkr/dkenet/config.json inside)")

@@ -6,12 +6,10 @@ import json
 from pathlib import Path
 
 from ..assets import sample_depth_path, sample_image_path
-from ..degradation import PRESETS, DegradationConfig, DegradationPipeline, FieldConfig
-from ..degradation.fields import FAMILIES, FIELD_KINDS
+from ..choices import FAMILIES, FIELD_KINDS, PRESETS
 from ..errors import SSRError
-from ..io import read_depth, read_image, resize_alpha, write_image, write_json
-from ..viz import colorize, kernel_grid
-from .common import add_max_pixels, check_max_pixels
+from ..io import check_readable, read_depth, read_image, resize_alpha, write_image, write_json
+from .common import add_max_pixels, check_max_pixels, precheck
 
 #: seeds are 64-bit (torch generators)
 MAX_SEED = 2**63 - 1
@@ -46,7 +44,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def load_config(args: argparse.Namespace) -> DegradationConfig:
+def load_config(args: argparse.Namespace):
+    """The :class:`~ssr.degradation.DegradationConfig` of the options or of ``--config``."""
+    from ..degradation import DegradationConfig, FieldConfig
+
     if args.config:
         path = Path(args.config)
         if not path.is_file():
@@ -79,7 +80,13 @@ def run(args: argparse.Namespace) -> int:
         raise SSRError(f"--motion is a probability in [0, 1], got {args.motion}")
     src = sample_image_path() if args.sample else Path(args.input)
     depth_path = args.depth or (str(sample_depth_path()) if args.sample else None)
-    cfg = load_config(args)  # a bad recipe is refused before the picture is read
+    precheck([src], check_max_pixels(args))  # a missing or bad picture: refused before torch loads
+    if depth_path:
+        check_readable(Path(depth_path))
+    cfg = load_config(args)  # a bad recipe is refused before the picture is decoded
+    from ..degradation import DegradationPipeline
+    from ..viz import colorize, kernel_grid
+
     img = read_image(src, check_max_pixels(args))
     H, W = img.size
     if H < cfg.scale * 4 or W < cfg.scale * 4:

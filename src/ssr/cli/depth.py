@@ -66,11 +66,7 @@ def _write_raw(path: Path, depth, fmt: str, protect) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
-    from ..depth import get_depth_estimator
     from ..io import READ_EXTS, Protected, list_images, read_image, write_image
-    from ..viz import colorize
 
     max_pixels = check_max_pixels(args)
     files = list_images(args.inputs, recursive=args.recursive)
@@ -117,6 +113,11 @@ def run(args: argparse.Namespace) -> int:
     jobs = [j for j in jobs if j[0] in ok]
     if not jobs:
         raise SSRError(f"{failures} of {n_jobs} inputs failed (see above)")
+    import torch
+
+    from ..depth import get_depth_estimator  # torch and the model: only once the arguments and inputs passed
+    from ..viz import colorize
+
     device = args.device
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from ..errors import SSRError
-from .common import add_max_pixels, check_max_pixels
+from .common import add_max_pixels, check_max_pixels, check_weights
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -23,14 +23,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..pipeline import SSRPipeline
-    from ..serve import serve
-
     if not 0 <= args.port <= 65535:
         raise SSRError(f"--port must lie in 0..65535, got {args.port}")
     if args.max_upload_mib < 1:
         raise SSRError("--max-upload-mib must be at least 1")
     max_pixels = check_max_pixels(args)
+    check_weights(args.weights)
+    from ..pipeline import SSRPipeline
+    from ..serve import serve
+
     # the page has no strength control: at the pipeline's strength 0 its diffusion stage is never loaded
     pipe = SSRPipeline.from_pretrained(args.weights, device=args.device)
     try:

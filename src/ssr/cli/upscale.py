@@ -6,11 +6,10 @@ import sys
 import time
 from pathlib import Path
 
-from ..diffusion import COLOR_FIXES, check_blend, scheduler_names
+from ..choices import COLOR_FIXES, PRECISIONS, check_blend, check_realism, scheduler_names
 from ..errors import SSRError, batch_error
 from ..io import READ_EXTS, Protected, as_protected, list_images, read_image, write_image
-from ..pipeline import PRECISIONS
-from .common import add_max_pixels, check_max_pixels, check_output_path, outside, precheck
+from .common import add_max_pixels, check_max_pixels, check_output_path, check_weights, outside, precheck
 
 
 #: smallest LR tile ``--tile`` accepts (the floor of ``ssr.tiling.run_tiled``)
@@ -114,10 +113,6 @@ def _plan(args: argparse.Namespace) -> list[tuple[Path, Path]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm.auto import tqdm
-
-    from ..pipeline import SSRPipeline, use_bf16
-
     if args.svkr_rounds < 1:
         raise SSRError("--svkr-rounds must be at least 1")
     if args.steps < 1:
@@ -131,8 +126,6 @@ def run(args: argparse.Namespace) -> int:
                        f"use at most {args.tile // 2} or a larger --tile")
     max_pixels = check_max_pixels(args)
     check_blend(args.strength, args.start)  # before any file is read or written
-    from ..pipeline import check_realism
-
     check_realism(args.realism)
     if args.fidelity:
         if args.realism not in (None, 0.0):
@@ -152,6 +145,11 @@ def run(args: argparse.Namespace) -> int:
     todo = [(s, d) for s, d in todo if s in ok]
     if not todo:
         raise SSRError(f"{failures} of {n_todo} inputs failed (see above)")
+    check_weights(args.weights)  # after the inputs: a bad picture is the error a batch reports first
+    from tqdm.auto import tqdm
+
+    from ..pipeline import SSRPipeline, use_bf16  # torch and the models: only once the arguments and inputs passed
+
     meta = SSRPipeline.defaults(args.weights)
     strength = meta["strength"] if args.strength is None else args.strength
     # a residual scaled by 0 is never sampled: the diffusion stage (and diffusers) is not even loaded

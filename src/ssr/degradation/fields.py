@@ -27,13 +27,10 @@ from dataclasses import dataclass
 
 import torch
 
+from ..choices import FAMILIES, FIELD_KINDS, HELD_OUT_KINDS  # noqa: F401  (exported here too)
 from .kernels import anisotropic_gaussian, center_shift, default_kernel_size, defocus_disc, motion_kernel
 from .random import chance, choice, log_uniform_float, smooth_noise, uniform_float
 
-FIELD_KINDS = ("depth", "smooth", "invariant", "piecewise", "radial")
-#: field kinds kept out of every training mixture (validation of generalisation only)
-HELD_OUT_KINDS = ("radial",)
-FAMILIES = ("gaussian", "disc", "mixed")
 
 # temporaries per band: about this many (k*k * pixels) elements
 _BAND_ELEMENTS = 8_000_000

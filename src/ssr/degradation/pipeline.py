@@ -25,11 +25,11 @@ import torch
 from .apply import apply_kernel_field, crop_to_multiple
 from .fields import (FieldConfig, depth_informed_field, piecewise_field, radial_field, random_invariant_field,
                      smooth_random_field)
+from ..choices import PRESETS
 from .noise import JpegConfig, NoiseConfig, sample_and_add_noise, sample_and_jpeg
 from .random import device_generator
 from .synthetic_depth import random_depth, to_resolution
 
-PRESETS = ("noise-jpeg", "no-noise", "no-jpeg", "blur-only")
 OPS = ("noise", "jpeg")
 
 

@@ -23,6 +23,7 @@ from typing import Callable, Sequence
 
 import torch
 
+from ..choices import METRICS
 from ..errors import SSRError
 from ..io import write_image, write_json
 from . import crops as crops_mod
@@ -35,7 +36,6 @@ from .report import machine_line, write_reports
 
 __all__ = ["METRICS", "BenchOptions", "run_bench", "cell_path"]
 
-METRICS = ("psnr", "ssim", "niqe", "lpips", "musiq", "clipiqa")
 CELL_VERSION = 1
 
 Scorer = Callable[[torch.Tensor, torch.Tensor, int], float]

@@ -45,6 +45,7 @@ import torch
 from PIL import Image
 
 from .. import __version__
+from ..choices import DEFAULT_SEED
 from ..degradation import PRESETS, DegradationConfig, DegradationPipeline, crop_to_multiple
 from ..errors import SSRError
 from ..io import list_images, load_rgb, write_image, write_json
@@ -56,7 +57,6 @@ __all__ = [
 
 SHORT_NAMES = {"realsr": "RealSR", "bsd100": "BSD100", "set5": "Set5", "set14": "Set14"}
 DEFAULT_PRESET = "noise-jpeg"
-DEFAULT_SEED = 0
 RECIPE = "recipe.json"
 
 

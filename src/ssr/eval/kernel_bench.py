@@ -41,6 +41,7 @@ from pathlib import Path
 
 import torch
 
+from ..choices import ESTIMATORS
 from ..degradation import DegradationConfig, apply_kernel_field, tap_patches
 from ..degradation.fields import FIELD_KINDS, HELD_OUT_KINDS, kernel_width
 from ..errors import SSRError
@@ -49,7 +50,6 @@ from .metrics import psnr as psnr_y
 from .datasets import DEFAULT_PRESET, degrade_source, image_seed, parse_spec, scene_depth
 from .report import machine_line
 
-ESTIMATORS = ("svkr", "svkr-t1", "dkenet-nodepth", "dkenet-true-depth", "mean-kernel", "best-single", "true-kernels")
 
 
 def _load(weights: str | None, device: str):

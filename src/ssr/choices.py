@@ -1,0 +1,78 @@
+"""The names the command line offers as choices, and its checks that need no model: a module
+without torch (and without numpy), so that ``ssr`` parses its arguments and refuses bad ones in a
+fraction of a second, before torch's import (about a second) and before any model loads.
+
+The library modules that own these names import them from here (one definition each):
+:mod:`ssr.diffusion` (schedulers, colour fixes, :func:`check_blend`), :mod:`ssr.pipeline`
+(precisions), :mod:`ssr.degradation` (field kinds, families, presets), :mod:`ssr.eval`
+(metrics, default seed, method names).
+"""
+from __future__ import annotations
+
+from .errors import SSRError
+
+#: diffusion sampler name -> (diffusers scheduler class, extra config)
+SCHEDULERS: dict[str, tuple[str, dict]] = {
+    "dpm++": ("DPMSolverMultistepScheduler", {"algorithm_type": "dpmsolver++", "solver_order": 2}),
+    "dpm++-sde": ("DPMSolverMultistepScheduler", {"algorithm_type": "sde-dpmsolver++", "solver_order": 2}),
+    "ddim": ("DDIMScheduler", {"clip_sample": False}),
+    "unipc": ("UniPCMultistepScheduler", {}),
+    "unipc-3": ("UniPCMultistepScheduler", {"solver_order": 3}),
+    "euler": ("EulerDiscreteScheduler", {}),
+    "euler-a": ("EulerAncestralDiscreteScheduler", {}),
+    "heun": ("HeunDiscreteScheduler", {}),
+    "ddpm": ("DDPMScheduler", {"clip_sample": False}),
+}
+ALIASES = {"dpmsolver++": "dpm++", "dpm": "dpm++", "dpmpp": "dpm++", "dpm-solver++": "dpm++",
+           "euler_a": "euler-a", "euler-ancestral": "euler-a"}
+COLOR_FIXES = ("auto", "none", "wavelet", "adain")
+
+#: numeric precision of the networks: ``auto`` (bfloat16 on CPUs with native bfloat16 support,
+#: float32 elsewhere), ``fp32`` or ``bf16``
+PRECISIONS = ("auto", "fp32", "bf16")
+
+#: blur-field kinds of the degradation engine (:mod:`ssr.degradation.fields`)
+FIELD_KINDS = ("depth", "smooth", "invariant", "piecewise", "radial")
+#: field kinds kept out of every training mixture (validation of generalisation only)
+HELD_OUT_KINDS = ("radial",)
+#: kernel families of a field
+FAMILIES = ("gaussian", "disc", "mixed")
+#: degradation presets (the paper's three regimes and blur alone)
+PRESETS = ("noise-jpeg", "no-noise", "no-jpeg", "blur-only")
+
+#: metrics of ``ssr bench``
+METRICS = ("psnr", "ssim", "niqe", "lpips", "musiq", "clipiqa")
+#: base seed of the synthetic benchmark sets
+DEFAULT_SEED = 0
+#: the upscalers ``ssr bench`` registers (:func:`ssr.eval.available_methods`; a test keeps the
+#: two equal). Methods registered by a library caller are not offered by the command line.
+METHODS = (
+    "bicubic", "realesrgan", "realesrgan-torch", "realsr-df2k",
+    "ssr", "ssr-depth-only", "ssr-diffusion-0.25", "ssr-kernel-only", "ssr-t1",
+    "ssr-fidelity", "ssr-fidelity-bokeh", "ssr-fidelity-kernels", "ssr-fidelity-nocond", "ssr-fidelity-t1",
+    "ssr-prior", "ssr-prior-bokeh", "ssr-prior-kernels", "ssr-prior-nocond", "ssr-prior-t1",
+    "ssr-realism-0.25", "ssr-realism-0.5", "ssr-realism-0.75", "ssr-realism-1",
+    "ssr-svkr", "ssr-svkr-nodepth", "ssr-svkr-t1", "ssr-svkr-x8",
+)
+
+#: the kernel estimators of ``ssr bench --kernels`` (:mod:`ssr.eval.kernel_bench`)
+ESTIMATORS = ("svkr", "svkr-t1", "dkenet-nodepth", "dkenet-true-depth", "mean-kernel", "best-single", "true-kernels")
+
+
+def scheduler_names() -> list[str]:
+    return list(SCHEDULERS)
+
+
+def check_blend(strength: float | None = None, start: float | None = None) -> None:
+    """Raise :class:`SSRError` for a residual ``strength`` below 0 or a ``start`` outside (0, 1]
+    (``None``: not given). Shared by the sampler and ``ssr upscale``, which checks before any file."""
+    if strength is not None and not strength >= 0:
+        raise SSRError(f"strength must be >= 0 (0: SVKR alone), got {strength}")
+    if start is not None and not 0 < start <= 1:
+        raise SSRError(f"start must be in (0, 1] (1: from pure noise), got {start}")
+
+
+def check_realism(realism: float | None) -> None:
+    """Raise :class:`SSRError` unless ``realism`` is ``None`` or a number in [0, 1]."""
+    if realism is not None and not (0.0 <= float(realism) <= 1.0):
+        raise SSRError(f"realism must lie in [0, 1] (0 = fidelity, 1 = perceptual), got {realism}")
