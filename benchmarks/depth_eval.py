@@ -8,7 +8,7 @@ bicubic-upsampled back; :func:`ssr.depth.evaluate.degrade_upsample`); then the t
 512x512 estimate with the given number of CPU threads (median of ``--runs``).
 
     python benchmarks/depth_eval.py                          # print the markdown tables
-    python benchmarks/depth_eval.py --write-docs             # also refresh docs/depth.md + model card
+    python benchmarks/tables.py --only depth-eval            # the docs' table (docs/depth.md, depth model card)
     python benchmarks/depth_eval.py --backends builtin,vertical,hf:/path/to/dpt --degraded builtin
 """
 from __future__ import annotations
@@ -31,8 +31,6 @@ SETS = ("Middlebury", "Lu", "NYUv2-3")
 #: stream the depth stage validates on (``data.synth.seed + 1``, see configs/depth_synth_cpu.yaml)
 VAL_SETS = ("RGBDD-val", "synth-val")
 SYNTH_VAL_SEED, SYNTH_VAL_COUNT, SYNTH_VAL_SIZE = 20261129, 32, (192, 256)
-START, END = "<!-- depth-eval:start -->", "<!-- depth-eval:end -->"
-DOCS = (ROOT / "docs" / "depth.md", ROOT / "src" / "ssr" / "weights" / "depth" / "MODEL_CARD.md")
 LABELS = {"builtin": "built-in DepthNet", "constant": "constant map (prior)",
           "vertical": "vertical gradient (prior)"}
 
@@ -77,8 +75,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=10, help="timing runs (0 skips timing)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--json", help="also write the numbers to this JSON file")
-    ap.add_argument("--write-docs", action="store_true",
-                    help=f"replace the block between {START} and {END} in docs/depth.md and the model card")
     args = ap.parse_args(argv)
 
     from ssr.depth import get_depth_estimator
@@ -132,21 +128,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         Path(args.json).write_text(json.dumps({"results": results, "timing_s": dict(timing),
                                                "machine": machine(args.device, args.threads)}, indent=2))
-    if args.write_docs and list(sets) != list(SETS):
-        print("--write-docs skipped: the docs' table covers exactly the evaluation sets", file=sys.stderr)
-    elif args.write_docs:
-        for doc in DOCS:
-            if not doc.is_file():
-                print(f"skipped {doc}: missing", file=sys.stderr)
-                continue
-            text = doc.read_text()
-            if START not in text or END not in text:
-                print(f"skipped {doc}: no {START} ... {END} block", file=sys.stderr)
-                continue
-            head, rest = text.split(START, 1)
-            _, tail = rest.split(END, 1)
-            doc.write_text(f"{head}{START}\n{table}\n{END}{tail}")
-            print(f"updated {doc}", file=sys.stderr)
     return 0
 
 

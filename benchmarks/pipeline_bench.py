@@ -103,6 +103,8 @@ def main() -> None:
     cases.append((f"default (ssr upscale: realism {pipe.realism:g}" + (f", + 10 {pipe.scheduler} diffusion steps)"
                    if default_diffusion else ", no diffusion: strength 0)") if pipe.has_prior else
                   f"full pipeline (SVKR + 10 {pipe.scheduler} steps)", {}))
+    if pipe.has_prior and pipe.has_diffusion and not default_diffusion:  # the stage that ships off: its cost when on
+        cases.append((f"default + diffusion (--strength 0.25: 10 {pipe.scheduler} steps)", {"strength": 0.25}))
     if not gpu:  # the peer, side by side in the same run
         try:
             from ssr.eval.methods import get_method

@@ -58,6 +58,9 @@ VAL_ROWS = [
     ("ssr-realism-0.25", "realism 0.25"),
     ("ssr-realism-0.5", "realism 0.5"),
     ("ssr-realism-0.75", "realism 0.75"),
+    ("ssr-realism-0.8", "realism 0.8"),
+    ("ssr-realism-0.85", "realism 0.85"),
+    ("ssr-realism-0.9", "realism 0.9"),
     ("ssr-realism-1", "realism 1"),
     ("ssr-diffusion-0.25", "realism 0.75 + diffusion at strength 0.25"),
 ]

@@ -26,7 +26,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLE_DIR = ROOT / "docs" / "tables"
-DOCUMENTS = ["README.md", "docs/*.md", "src/ssr/weights/MODEL_CARD.md"]
+DOCUMENTS = ["README.md", "docs/*.md", "src/ssr/weights/MODEL_CARD.md", "src/ssr/weights/*/MODEL_CARD.md"]
 BLOCK = re.compile(r"(<!-- table:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /table:(?P=name) -->)", re.S)
 PY = sys.executable
 
@@ -51,7 +51,7 @@ EVAL_METHODS = ["bicubic", "realesrgan", "ssr-svkr", "ssr-fidelity", "ssr-realis
 #: the validation pictures of the defaults (held out of the prior stage's training; never eval/)
 VAL_DATA = "../shared/datasets/train/BSDS500-test:noise-jpeg"
 VAL_METHODS = ["realesrgan", "ssr-svkr", "ssr-fidelity", "ssr-realism-0.25", "ssr-realism-0.5", "ssr-realism-0.75",
-               "ssr-realism-1", "ssr-diffusion-0.25"]
+               "ssr-realism-0.8", "ssr-realism-0.85", "ssr-realism-0.9", "ssr-realism-1", "ssr-diffusion-0.25"]
 QUALITY = ["--metrics", "psnr", "ssim", "niqe", "--threads", "1", "--crops", "0", "--quiet"]
 EVAL_BENCH = ["ssr", "bench", "--data", "realsr", "bsd100:noise-jpeg", "--methods", *EVAL_METHODS, *QUALITY,
               "--out", "runs/tables/prior_eval"]
@@ -79,6 +79,10 @@ TABLES: dict[str, Table] = {
     "bokeh-real": Table([[PY, "benchmarks/bokeh_real.py", "--limit", "8", "--threads", "1", "--out",
                           "runs/tables/bokeh_real.md", "--picture", "docs/images/bokeh_real_crops.png"]],
                         source="runs/tables/bokeh_real.md", pick=True),
+    "depth-eval": Table([[PY, "benchmarks/depth_eval.py", "--threads", "1", "--runs", "5"]]),
+    "peers": Table([["ssr", "bench", "--data", "realsr", *[f"bsd100:{p}" for p in ("no-noise", "no-jpeg", "noise-jpeg")],
+                     "--methods", "bicubic", "realesrgan", "realsr-df2k", *QUALITY, "--out", "runs/tables/peers"]],
+                   source="runs/tables/peers/results.md", pick=True),
     "speed": Table([[PY, "benchmarks/pipeline_bench.py", "--threads", "2", "--runs", "3", "--skip-memory"]], pick=True),
     "prior-val": _quality("prior-val", ["ssr", "bench", "--data", VAL_DATA, "--limit", "22", "--methods", *VAL_METHODS,
                                         *QUALITY, "--out", "runs/tables/prior_val"]),

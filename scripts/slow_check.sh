@@ -22,6 +22,7 @@ taskset -c "$CORE" .venv/bin/python -m pytest -p no:cacheprovider > pytest.log 2
 rc=$?
 set -e
 t2=$(date +%s)
+grep -E "^(FAILED|ERROR) " pytest.log || true
 grep -E "[0-9]+ (passed|failed)" pytest.log | tail -1
 echo "exit status $rc; whole command $((t2 - t0)) s (install $((t1 - t0)) s, suite $((t2 - t1)) s) on core $CORE beside a busy loop"
 exit $rc

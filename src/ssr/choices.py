@@ -51,7 +51,8 @@ METHODS = (
     "ssr", "ssr-depth-only", "ssr-diffusion-0.25", "ssr-kernel-only", "ssr-t1",
     "ssr-fidelity", "ssr-fidelity-bokeh", "ssr-fidelity-kernels", "ssr-fidelity-nocond", "ssr-fidelity-t1",
     "ssr-prior", "ssr-prior-bokeh", "ssr-prior-kernels", "ssr-prior-nocond", "ssr-prior-t1",
-    "ssr-realism-0.25", "ssr-realism-0.5", "ssr-realism-0.75", "ssr-realism-1",
+    "ssr-realism-0.25", "ssr-realism-0.5", "ssr-realism-0.75", "ssr-realism-0.8", "ssr-realism-0.85",
+    "ssr-realism-0.9", "ssr-realism-1",
     "ssr-svkr", "ssr-svkr-nodepth", "ssr-svkr-t1", "ssr-svkr-x8",
 )
 

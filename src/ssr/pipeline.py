@@ -381,7 +381,7 @@ class SSRPipeline:
     def channels_last(self, enable: bool = True) -> None:
         """Store the networks' weights in the channels-last layout (``enable=False``: back to the
         default contiguous one). oneDNN's CPU convolutions run faster on it (measured by
-        ``python benchmarks/pipeline_bench.py --layout both``, docs/diffusion.md "Cost"); results
+        ``python benchmarks/pipeline_bench.py --layout both``; figures of 2026-11-28 in CHANGELOG.md); results
         agree to float rounding. ``from_pretrained`` calls it on CPU; weights are saved contiguous."""
         fmt = torch.channels_last if enable else torch.contiguous_format
         for net in (self.svkr.dkenet, self.svkr.nonblind, getattr(self.svkr.depth, "model", None), self.diffusion):
@@ -468,8 +468,8 @@ class SSRPipeline:
             start: where sampling starts on the noise schedule, in (0, 1] (1: pure noise; below:
                 SDEdit from SR_T); default: the pipeline's :attr:`start`.
             precision: ``auto`` (bfloat16 on CPUs that run it natively, float32 elsewhere),
-                ``fp32`` or ``bf16``; default: :attr:`precision`. bfloat16 changes the output by
-                far less than one 8-bit level (docs/diffusion.md "Cost").
+                ``fp32`` or ``bf16``; default: :attr:`precision`. bfloat16 changes the 8-bit output by
+                at most one level (``benchmarks/pipeline_bench.py --precision both``).
             ensemble: geometric self-ensemble of SVKR's last round ("SVKR+": the 8 flips /
                 rotations averaged; +0.03 dB on RealSR / BSD100 in docs/svkr.md, 2.8x SVKR's time; :class:`ssr.svkr.SVKR`).
             realism: 0 (the fidelity set) .. 1 (the perceptual set) for SVKR's last round, network

@@ -140,7 +140,7 @@ register_method("ssr-svkr", lambda **kw: SVKRUpscaler(**{"name": "ssr-svkr", "ro
 register_method("ssr-svkr-x8", lambda **kw: SVKRUpscaler(**{"name": "ssr-svkr-x8", "rounds": 3, "ensemble": True, **kw}))
 register_method("ssr-svkr-t1", lambda **kw: SVKRUpscaler(**{"name": "ssr-svkr-t1", "rounds": 1, **kw}))
 register_method("ssr-svkr-nodepth", lambda **kw: SVKRUpscaler(**{"name": "ssr-svkr-nodepth", "use_depth": False, **kw}))
-for _r in (0.25, 0.5, 0.75, 1.0):  # the realism curve (0 is ssr-fidelity)
+for _r in (0.25, 0.5, 0.75, 0.8, 0.85, 0.9, 1.0):  # the realism curve (0 is ssr-fidelity; 0.8-0.9: the default's search)
     register_method(f"ssr-realism-{_r:g}", lambda _r=_r, **kw: SVKRUpscaler(
         **{"name": f"ssr-realism-{_r:g}", "rounds": 3, "realism": _r, **kw}))
 for _mode, _r in (("fidelity", 0.0), ("prior", "default")):
