@@ -35,11 +35,12 @@ PY = sys.executable
 class Table:
     """How one table is made: ``commands`` run in order from the repository root; the table is
     ``source`` (a file the last command writes, relative to the root) or, without one, the
-    last command's standard output. ``pick`` keeps only the lines from the first table row on."""
+    last command's standard output. ``pick`` keeps only the lines from the first line that starts
+    with ``pick`` on (``True``: the first table row)."""
 
     commands: list[list[str]]
     source: str | None = None
-    pick: bool = False
+    pick: bool | str = False
 
 
 KERNEL_SETS = ["bsd100:noise-jpeg@builtin", "bsd100:no-noise", "bsd100:blur-only", "set14:noise-jpeg"]
@@ -79,10 +80,13 @@ TABLES: dict[str, Table] = {
     "bokeh-real": Table([[PY, "benchmarks/bokeh_real.py", "--limit", "8", "--threads", "1", "--out",
                           "runs/tables/bokeh_real.md", "--picture", "docs/images/bokeh_real_crops.png"]],
                         source="runs/tables/bokeh_real.md", pick=True),
+    "degradation-speed": Table([[PY, "benchmarks/degradation_speed.py"]]),
+    "depth-prior-blend": Table([[PY, "research/choose_prior_blend.py", "--blends", "0,0.05,0.1,0.15,0.2,0.3",
+                                 "--threads", "1"]]),
     "depth-eval": Table([[PY, "benchmarks/depth_eval.py", "--threads", "1", "--runs", "5"]]),
     "peers": Table([["ssr", "bench", "--data", "realsr", *[f"bsd100:{p}" for p in ("no-noise", "no-jpeg", "noise-jpeg")],
                      "--methods", "bicubic", "realesrgan", "realsr-df2k", *QUALITY, "--out", "runs/tables/peers"]],
-                   source="runs/tables/peers/results.md", pick=True),
+                   source="runs/tables/peers/results.md", pick="Command:"),
     "speed": Table([[PY, "benchmarks/pipeline_bench.py", "--threads", "2", "--runs", "3", "--skip-memory"]], pick=True),
     "prior-val": _quality("prior-val", ["ssr", "bench", "--data", VAL_DATA, "--limit", "22", "--methods", *VAL_METHODS,
                                         *QUALITY, "--out", "runs/tables/prior_val"]),
@@ -93,10 +97,11 @@ TABLES: dict[str, Table] = {
 }
 
 
-def _table_text(text: str, pick: bool) -> str:
+def _table_text(text: str, pick: bool | str) -> str:
     lines = text.strip().splitlines()
     if pick:
-        first = next((i for i, ln in enumerate(lines) if ln.startswith("|")), 0)
+        start = "|" if pick is True else pick
+        first = next((i for i, ln in enumerate(lines) if ln.startswith(start)), 0)
         lines = lines[first:]
     return "\n".join(lines).strip() + "\n"
 
