@@ -80,14 +80,15 @@ def run(args: argparse.Namespace) -> int:
         raise SSRError(f"--motion is a probability in [0, 1], got {args.motion}")
     src = sample_image_path() if args.sample else Path(args.input)
     depth_path = args.depth or (str(sample_depth_path()) if args.sample else None)
-    precheck([src], check_max_pixels(args))  # a missing or bad picture: refused before torch loads
+    max_pixels = check_max_pixels(args)
+    precheck([src], max_pixels)  # a missing or bad picture: refused before torch loads
     if depth_path:
         check_readable(Path(depth_path))
     cfg = load_config(args)  # a bad recipe is refused before the picture is decoded
     from ..degradation import DegradationPipeline
     from ..viz import colorize, kernel_grid
 
-    img = read_image(src, check_max_pixels(args))
+    img = read_image(src, max_pixels)
     H, W = img.size
     if H < cfg.scale * 4 or W < cfg.scale * 4:
         raise SSRError(f"{src} is {W}x{H}: too small to degrade at x{cfg.scale}")
