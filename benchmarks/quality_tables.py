@@ -20,6 +20,9 @@ import statistics
 import sys
 from pathlib import Path
 
+#: the shipped default's realism (``pipeline.json``), named in the labels of the ``ssr`` rows
+DEFAULT_REALISM = json.loads((Path(__file__).resolve().parents[1] / "src/ssr/weights/pipeline.json").read_text())["realism"]
+
 METRICS = ("psnr", "ssim", "niqe")
 LOWER_IS_BETTER = {"niqe"}
 
@@ -36,7 +39,7 @@ EVAL_ROWS = [
     ("ssr-fidelity", "`--fidelity` (realism 0)"),
     ("ssr-realism-0.25", "realism 0.25"),
     ("ssr-realism-0.5", "realism 0.5"),
-    ("ssr", "default (realism 0.75, `ssr`)"),
+    ("ssr", f"default (realism {DEFAULT_REALISM:g}, `ssr`)"),
     ("ssr-realism-1", "realism 1"),
     ("ssr-diffusion-0.25", "default + diffusion at strength 0.25"),
 ]
@@ -62,11 +65,11 @@ VAL_ROWS = [
     ("ssr-realism-0.85", "realism 0.85"),
     ("ssr-realism-0.9", "realism 0.9"),
     ("ssr-realism-1", "realism 1"),
-    ("ssr-diffusion-0.25", "realism 0.75 + diffusion at strength 0.25"),
+    ("ssr-diffusion-0.25", f"realism {DEFAULT_REALISM:g} (default) + diffusion at strength 0.25"),
 ]
 
 QUALITY_COLUMNS = [("bicubic", "bicubic"), ("realesrgan", "Real-ESRGAN x4plus"), ("ssr-fidelity", "SSR `--fidelity`"),
-                   ("ssr", "SSR default (realism 0.75)"), ("ssr-realism-1", "SSR `--realism 1`")]
+                   ("ssr", f"SSR default (realism {DEFAULT_REALISM:g})"), ("ssr-realism-1", "SSR `--realism 1`")]
 
 
 class MissingCell(LookupError):
