@@ -44,17 +44,39 @@ PRESETS = ("noise-jpeg", "no-noise", "no-jpeg", "blur-only")
 METRICS = ("psnr", "ssim", "niqe", "lpips", "musiq", "clipiqa")
 #: base seed of the synthetic benchmark sets
 DEFAULT_SEED = 0
+#: the peers of ``ssr bench`` (:mod:`ssr.eval.methods`)
+PEER_METHODS = ("bicubic", "realesrgan", "realesrgan-torch", "realsr-df2k")
+#: the realism settings of the fidelity-to-realism curve (0 is ``ssr-fidelity``; 0.8-0.9 were the
+#: default's search on validation pictures)
+REALISM_CURVE = (0.25, 0.5, 0.75, 0.8, 0.85, 0.9, 1.0)
+#: SVKR-only methods (:class:`ssr.eval.ssr_methods.SVKRUpscaler`): name -> its arguments
+#: (``realism="default"``: the pipeline's; no ``realism``: the light last round, no prior)
+SVKR_METHODS: dict[str, dict] = {
+    "ssr-svkr": {"rounds": 3},
+    "ssr-svkr-x8": {"rounds": 3, "ensemble": True},
+    "ssr-svkr-t1": {"rounds": 1},
+    "ssr-svkr-nodepth": {"use_depth": False},
+    **{f"ssr-realism-{r:g}": {"rounds": 3, "realism": r} for r in REALISM_CURVE},
+}
+#: the prior ablations (paper 4.3 form), as suffix -> (rounds, modalities), of both modes
+PRIOR_ABLATIONS = {"t1": (1, ("kernels", "depth")), "kernels": (1, ("kernels",)), "nocond": (1, ())}
+for _mode, _realism in (("fidelity", 0.0), ("prior", "default")):
+    SVKR_METHODS[f"ssr-{_mode}"] = {"rounds": 3, "realism": _realism}
+    SVKR_METHODS[f"ssr-{_mode}-bokeh"] = {"rounds": 3, "realism": _realism, "keep_bokeh": True}  # depth of field
+    for _suffix, (_rounds, _mods) in PRIOR_ABLATIONS.items():
+        SVKR_METHODS[f"ssr-{_mode}-{_suffix}"] = {"rounds": _rounds, "realism": _realism, "modalities": _mods}
+del _mode, _realism, _suffix, _rounds, _mods
+#: full-pipeline methods (:class:`ssr.eval.ssr_methods.SSRUpscaler`: SVKR + diffusion): name -> arguments
+SSR_METHODS: dict[str, dict] = {
+    "ssr": {},
+    "ssr-diffusion-0.25": {"strength": 0.25},
+    "ssr-t1": {"rounds": 1},
+    "ssr-kernel-only": {"rounds": 1, "modalities": ("kernels",)},
+    "ssr-depth-only": {"rounds": 1, "modalities": ("depth",)},
+}
 #: the upscalers ``ssr bench`` registers (:func:`ssr.eval.available_methods`; a test keeps the
 #: two equal). Methods registered by a library caller are not offered by the command line.
-METHODS = (
-    "bicubic", "realesrgan", "realesrgan-torch", "realsr-df2k",
-    "ssr", "ssr-depth-only", "ssr-diffusion-0.25", "ssr-kernel-only", "ssr-t1",
-    "ssr-fidelity", "ssr-fidelity-bokeh", "ssr-fidelity-kernels", "ssr-fidelity-nocond", "ssr-fidelity-t1",
-    "ssr-prior", "ssr-prior-bokeh", "ssr-prior-kernels", "ssr-prior-nocond", "ssr-prior-t1",
-    "ssr-realism-0.25", "ssr-realism-0.5", "ssr-realism-0.75", "ssr-realism-0.8", "ssr-realism-0.85",
-    "ssr-realism-0.9", "ssr-realism-1",
-    "ssr-svkr", "ssr-svkr-nodepth", "ssr-svkr-t1", "ssr-svkr-x8",
-)
+METHODS = (*PEER_METHODS, *SSR_METHODS, *SVKR_METHODS)
 
 #: the kernel estimators of ``ssr bench --kernels`` (:mod:`ssr.eval.kernel_bench`)
 ESTIMATORS = ("svkr", "svkr-t1", "dkenet-nodepth", "dkenet-true-depth", "mean-kernel", "best-single", "true-kernels")

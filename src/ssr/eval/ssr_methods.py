@@ -7,7 +7,7 @@
 ``ssr-svkr-nodepth``  no depth: the DKENet trained without depth (``svkr/dkenet_nodepth``), T = 1
 ``ssr-fidelity``    SVKR, T = 3, last round by the prior-backed fidelity set (realism 0; ``ssr upscale --fidelity``)
 ``ssr-prior``       the same at the pipeline's default realism, no diffusion
-``ssr-realism-R``   the same at realism R = 0.25, 0.5, 0.75, 1 (the fidelity-to-realism curve)
+``ssr-realism-R``   the same at each realism R of ``ssr.choices.REALISM_CURVE`` (the curve)
 ``ssr-{fidelity,prior}-t1``       ablation "kernels + depth, no refinement": T = 1
 ``ssr-{fidelity,prior}-kernels``  ablation "kernels only": T = 1, the prior net given a flat depth
 ``ssr-{fidelity,prior}-nocond``   ablation "adapted trunk alone": T = 1, kernels and depth both nulled
@@ -18,6 +18,9 @@
 ``ssr-kernel-only`` ablation "kernel only": T = 1, AMF given the kernels, depth nulled
 ``ssr-depth-only``  ablation "depth only": T = 1, AMF given the depth, kernels nulled
 ==================  =====================================================================
+
+The names and their arguments are data in :mod:`ssr.choices` (``SVKR_METHODS``, ``SSR_METHODS``),
+so the command line offers them without importing torch.
 
 The three ablations of the diffusion stage follow the rows of the paper's Table 2 (section
 4.3) on one set of weights: the ``amf`` stage trains with modality dropout (``cond_dropout``),
@@ -39,6 +42,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from ..choices import SSR_METHODS, SVKR_METHODS
 from ..errors import SSRError
 from .methods import register_method
 
@@ -136,22 +140,8 @@ class SVKRUpscaler:
         return sr.clamp(0, 1).to(lr.device)
 
 
-register_method("ssr-svkr", lambda **kw: SVKRUpscaler(**{"name": "ssr-svkr", "rounds": 3, **kw}))
-register_method("ssr-svkr-x8", lambda **kw: SVKRUpscaler(**{"name": "ssr-svkr-x8", "rounds": 3, "ensemble": True, **kw}))
-register_method("ssr-svkr-t1", lambda **kw: SVKRUpscaler(**{"name": "ssr-svkr-t1", "rounds": 1, **kw}))
-register_method("ssr-svkr-nodepth", lambda **kw: SVKRUpscaler(**{"name": "ssr-svkr-nodepth", "use_depth": False, **kw}))
-for _r in (0.25, 0.5, 0.75, 0.8, 0.85, 0.9, 1.0):  # the realism curve (0 is ssr-fidelity; 0.8-0.9: the default's search)
-    register_method(f"ssr-realism-{_r:g}", lambda _r=_r, **kw: SVKRUpscaler(
-        **{"name": f"ssr-realism-{_r:g}", "rounds": 3, "realism": _r, **kw}))
-for _mode, _r in (("fidelity", 0.0), ("prior", "default")):
-    register_method(f"ssr-{_mode}", lambda _r=_r, _m=_mode, **kw: SVKRUpscaler(
-        **{"name": f"ssr-{_m}", "rounds": 3, "realism": _r, **kw}))
-    register_method(f"ssr-{_mode}-bokeh", lambda _r=_r, _m=_mode, **kw: SVKRUpscaler(  # depth-of-field mode
-        **{"name": f"ssr-{_m}-bokeh", "rounds": 3, "realism": _r, "keep_bokeh": True, **kw}))
-    for _suffix, _rounds, _mods in (("t1", 1, ("kernels", "depth")), ("kernels", 1, ("kernels",)), ("nocond", 1, ())):
-        register_method(f"ssr-{_mode}-{_suffix}", lambda _r=_r, _n=f"ssr-{_mode}-{_suffix}", _t=_rounds, _md=_mods, **kw:
-                        SVKRUpscaler(**{"name": _n, "rounds": _t, "realism": _r, "modalities": _md, **kw}))
-
+for _name, _args in SVKR_METHODS.items():
+    register_method(_name, lambda _n=_name, _a=_args, **kw: SVKRUpscaler(**{"name": _n, **_a, **kw}))
 
 class SSRUpscaler:
     """An :class:`~ssr.eval.methods.Upscaler` over the whole :class:`ssr.pipeline.SSRPipeline`
@@ -199,10 +189,5 @@ class SSRUpscaler:
         return out.image.clamp(0, 1).to(lr.device)
 
 
-register_method("ssr", lambda **kw: SSRUpscaler(**{"name": "ssr", **kw}))
-register_method("ssr-diffusion-0.25", lambda **kw: SSRUpscaler(**{"name": "ssr-diffusion-0.25", "strength": 0.25, **kw}))
-register_method("ssr-t1", lambda **kw: SSRUpscaler(**{"name": "ssr-t1", "rounds": 1, **kw}))
-register_method("ssr-kernel-only", lambda **kw: SSRUpscaler(**{"name": "ssr-kernel-only", "rounds": 1,
-                                                               "modalities": ("kernels",), **kw}))
-register_method("ssr-depth-only", lambda **kw: SSRUpscaler(**{"name": "ssr-depth-only", "rounds": 1,
-                                                              "modalities": ("depth",), **kw}))
+for _name, _args in SSR_METHODS.items():
+    register_method(_name, lambda _n=_name, _a=_args, **kw: SSRUpscaler(**{"name": _n, **_a, **kw}))
