@@ -449,17 +449,7 @@ def _write_quantized(path: Path, q: np.ndarray, ext: str, bit_depth: int, qualit
     rename it there (never a half-written ``path``)."""
     fd, tmp = _temp_beside(path, prefix=f".{path.stem[:64]}.", suffix=ext)
     os.close(fd)
-    try:
-        _encode(Path(tmp), q, ext, bit_depth, quality)
-        os.chmod(tmp, _default_mode())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise SSRError(f"cannot write {path}: {exc.strerror or exc}") from None
-        raise
-    return path
+    return _replace_from(tmp, path, lambda: _encode(Path(tmp), q, ext, bit_depth, quality))
 
 
 def _encode(tmp: Path, q: np.ndarray, ext: str, bit_depth: int, quality: int) -> None:
@@ -587,9 +577,20 @@ def resize_alpha(alpha: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 def _atomic_write_bytes(path: Path, data: bytes, protect: Iterable[str | os.PathLike] = ()) -> Path:
     as_protected(protect).check(path)
     fd, tmp = _temp_beside(path, prefix=f".{path.name[:64]}.")
-    try:
+
+    def fill() -> None:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
+
+    return _replace_from(tmp, path, fill)
+
+
+def _replace_from(tmp: str, path: Path, fill) -> Path:
+    """Fill the temporary file ``tmp`` (``fill()``), then rename it to ``path``; on any failure the
+    temporary file is removed and ``path`` is left as it was (an ``OSError`` becomes a one-line
+    :class:`SSRError` naming ``path``)."""
+    try:
+        fill()
         os.chmod(tmp, _default_mode())
         os.replace(tmp, path)
     except BaseException as exc:
