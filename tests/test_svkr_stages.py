@@ -51,7 +51,7 @@ def test_nonblind_dkenet_and_joint_stages(stage12, tmp_path):
 
 def test_kernel_shape_descriptor():
     from ssr.degradation.kernels import anisotropic_gaussian
-    from ssr.train.svkr_stages import kernel_shape
+    from ssr.train.losses import kernel_shape
 
     k = anisotropic_gaussian(torch.tensor([2.0, 1.0]), torch.tensor([1.0, 1.0]), torch.tensor([0.0, 0.0]), k=21)
     s = kernel_shape(k.T.reshape(1, 441, 1, 2))[0, :, 0]  # 3 x 2
@@ -62,7 +62,7 @@ def test_kernel_shape_descriptor():
 
 def test_width_corr_loss_is_scale_free_and_follows_the_blur():
     from ssr.degradation import isotropic_gaussian
-    from ssr.train.svkr_stages import width_corr_loss
+    from ssr.train.losses import width_corr_loss
 
     def field(sigmas):  # 1 x 441 x 1 x n, one isotropic Gaussian per pixel
         return isotropic_gaussian(torch.tensor(sigmas), k=21).reshape(len(sigmas), -1).T.reshape(1, 441, 1, -1)

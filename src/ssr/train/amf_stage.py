@@ -40,7 +40,8 @@ from ..errors import SSRError
 from ..models.amf import drop_modalities
 from ..models.denoiser import SSRDiffusion
 from .data import resolve_data_path
-from .svkr_stages import _SRStage, psnr
+from .losses import psnr
+from .svkr_stages import _SRStage
 
 
 def _pipeline_dir(cfg: dict) -> Path:

@@ -36,30 +36,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..degradation.apply import gaussian_blur
 from ..errors import SSRError
 from ..models.base import SSRModel, register_model
+from ..models.discriminator import PatchDiscriminator
 from ..models.prior import PriorSR
-from .svkr_stages import _SRStage, psnr
-
-
-class PatchDiscriminator(nn.Module):
-    """A small patch discriminator (spectral norm): ``B x 3 x H x W`` in [0, 1] -> logits
-    ``B x 1 x H/4 x W/4``, each seeing about 30 x 30 HR pixels."""
-
-    def __init__(self, width: int = 32):
-        super().__init__()
-        sn = nn.utils.parametrizations.spectral_norm
-        act = nn.LeakyReLU(0.2, inplace=True)
-        self.net = nn.Sequential(
-            nn.Conv2d(3, width, 3, padding=1), act,
-            sn(nn.Conv2d(width, 2 * width, 4, stride=2, padding=1)), act,
-            sn(nn.Conv2d(2 * width, 4 * width, 4, stride=2, padding=1)), act,
-            sn(nn.Conv2d(4 * width, 4 * width, 3, padding=1)), act,
-            nn.Conv2d(4 * width, 1, 3, padding=1))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x * 2 - 1)
+from .losses import gan_d_loss, gan_g_loss, highpass_anchor_l1, lowpass_l1, psnr
+from .svkr_stages import _SRStage
 
 
 @register_model
@@ -202,23 +184,20 @@ class PriorTrainer(_SRStage):
             l1 = (sr - hr).abs().mean()
             loss = loss + w["l1"] * l1
             logs["l1"] = float(l1.detach())
-        if w["lowpass_l1"] or w["anchor_l1"]:
-            s = float(w["lowpass_sigma"])
-            low_sr = gaussian_blur(sr, s)
-            if w["lowpass_l1"]:
-                lp = (low_sr - gaussian_blur(hr, s)).abs().mean()
-                loss = loss + w["lowpass_l1"] * lp
-                logs["lowpass_l1"] = float(lp.detach())
-            if w["anchor_l1"]:
-                with torch.no_grad():
-                    t = self.teacher(batch["lr"]).float()
-                an = ((sr - low_sr) - (t - gaussian_blur(t, s))).abs().mean()
-                loss = loss + w["anchor_l1"] * an
-                logs["anchor_l1"] = float(an.detach())
+        if w["lowpass_l1"]:
+            lp = lowpass_l1(sr, hr, float(w["lowpass_sigma"]))
+            loss = loss + w["lowpass_l1"] * lp
+            logs["lowpass_l1"] = float(lp.detach())
+        if w["anchor_l1"]:
+            with torch.no_grad():
+                t = self.teacher(batch["lr"]).float()
+            an = highpass_anchor_l1(sr, t, float(w["lowpass_sigma"]))
+            loss = loss + w["anchor_l1"] * an
+            logs["anchor_l1"] = float(an.detach())
         disc = self.unwrapped.discriminator
         if w["gan"] and disc is not None:
-            g_adv = F.softplus(-self._adv_logits(disc, sr, detach_weights=True)).mean()
-            d_loss = F.softplus(-disc(hr)).mean() + F.softplus(disc(sr.detach())).mean()
+            g_adv = gan_g_loss(self._adv_logits(disc, sr, detach_weights=True))
+            d_loss = gan_d_loss(disc(hr), disc(sr.detach()))
             loss = loss + w["gan"] * g_adv + d_loss
             logs.update(g_adv=float(g_adv.detach()), d_loss=float(d_loss.detach()))
         return loss, logs

@@ -12,7 +12,6 @@ the blur, exactly as the model assumes.
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import torch
@@ -24,6 +23,7 @@ from ..models.dkenet import DKENet, feedback_input
 from ..models.nonblind import NonBlindSR, bicubic_up, project_codes
 from .data import ImagePool, sample_generator
 from .degrade import DEFAULT_RECIPES, TrainingDegradation
+from .losses import kernel_shape, psnr, width_corr_loss, width_correlation
 from .trainer import Trainer
 
 TRAIN_ROOTS = [
@@ -72,12 +72,6 @@ def perturb_depth(depth: torch.Tensor, gens: list[torch.Generator], strength: fl
         lo, hi = d.amin(), d.amax()
         out.append(((d - lo) / (hi - lo).clamp_min(1e-6))[0])
     return torch.stack(out)
-
-
-def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    """PSNR in dB of two batches in [0, 1] (RGB, no border crop; monitoring only)."""
-    mse = F.mse_loss(a.clamp(0, 1), b.clamp(0, 1)).item()
-    return 10 * math.log10(1.0 / max(mse, 1e-12))
 
 
 class _SRStage(Trainer):
@@ -212,60 +206,6 @@ class NonBlindTrainer(_SRStage):
 
     def export_extra(self):
         return {**super().export_extra(), "pca_explained_variance": getattr(self, "pca_explained", None)}
-
-
-def width_correlation(est: torch.Tensor, true: torch.Tensor) -> float:
-    """Within-picture Pearson correlation of estimated and true kernel widths (RMS radius),
-    averaged over the samples of a batch whose true width varies (``B x k*k x h x w`` each)."""
-    from ..eval.kernel_bench import kernel_width, width_corr
-
-    ew, tw = kernel_width(est.float()), kernel_width(true.float())
-    vals = [width_corr(e, t) for e, t in zip(ew, tw) if float(t.std()) > 1e-3]
-    return sum(vals) / len(vals) if vals else 0.0
-
-
-def log_width(field: torch.Tensor) -> torch.Tensor:
-    """Differentiable log RMS radius of a kernel field ``B x k*k x h x w`` -> ``B x h x w``
-    (:func:`ssr.degradation.fields.kernel_width`, with a floor so sharp kernels keep a gradient)."""
-    from ..degradation.fields import kernel_moments
-
-    m = kernel_moments(field)
-    return 0.5 * torch.log((m["vyy"] + m["vxx"]) / 2 + 0.01)
-
-
-def width_corr_loss(est: torch.Tensor, true: torch.Tensor, min_std: float = 0.03) -> torch.Tensor:
-    """``1 - `` within-picture Pearson correlation of estimated and true log widths, averaged over
-    the samples whose true log width varies by more than ``min_std`` (0 when none does).
-
-    Scale-free: it asks the estimate to *follow* the blur across the picture (where the kernel
-    and re-synthesis losses are satisfied by one average width when the evidence is weak), and
-    leaves the absolute width to the other terms. ``B x k*k x h x w`` each."""
-    le, lt = log_width(est.float()), log_width(true.float()).detach()
-    le, lt = le.flatten(1), lt.flatten(1)
-    keep = lt.std(1) > min_std
-    if not bool(keep.any()):
-        return est.sum() * 0.0
-    le, lt = le[keep] - le[keep].mean(1, keepdim=True), lt[keep] - lt[keep].mean(1, keepdim=True)
-    # the floor under the estimate's norm bounds the gradient of a (nearly) constant estimate
-    corr = (le * lt).sum(1) / ((le.pow(2).sum(1) + 1e-3).sqrt() * lt.norm(dim=1))
-    return (1 - corr).mean()
-
-
-def kernel_shape(field: torch.Tensor) -> torch.Tensor:
-    """Shape descriptor of a kernel field ``B x k*k x h x w`` -> ``B x 3 x h x w``: RMS extent
-    along rows and columns (HR px, about the ``sigma`` of a Gaussian) and the correlation of the
-    two (orientation), from the kernel's second central moments."""
-    b, kk, h, w = field.shape
-    k = int(round(kk ** 0.5))
-    r = torch.arange(k, device=field.device, dtype=field.dtype) - k // 2
-    yy = r.view(k, 1).expand(k, k).reshape(1, kk, 1, 1)
-    xx = r.view(1, k).expand(k, k).reshape(1, kk, 1, 1)
-    my, mx = (field * yy).sum(1, keepdim=True), (field * xx).sum(1, keepdim=True)
-    vy = (field * (yy - my) ** 2).sum(1)
-    vx = (field * (xx - mx) ** 2).sum(1)
-    cxy = (field * (yy - my) * (xx - mx)).sum(1)
-    sy, sx = (vy + 1e-4).sqrt(), (vx + 1e-4).sqrt()
-    return torch.stack([sy, sx, cxy / (sy * sx + 0.1)], dim=1)
 
 
 class DKENetTrainer(_SRStage):
