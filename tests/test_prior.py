@@ -216,8 +216,15 @@ def test_prior_stage_trains_exports_and_resumes(tiny_trunk, tmp_path):
     assert not any(k.startswith("discriminator") for k in model.state_dict())
     cfg2 = load_config(CONFIGS / "prior_tiny.yaml", cls.defaults,
                        {"stage": "prior", "data": {"roots": [str(data)]}, "init_from": str(out), "steps": 1,
-                        "loss": {"l1": 1.0, "lowpass_l1": 0.0, "anchor_l1": 0.0, "gan": 0.0}})
+                        "loss": {"l1": 1.0, "lowpass_l1": 0.0, "anchor_l1": 0.0, "gan": 0.0}, "cond_lr_mult": 10})
     t2 = cls(cfg2, tmp_path / "run2", device="cpu")
+    # the modality path (encoders, fusions) learns at cond_lr_mult x lr, the adapters at lr
+    rest, cond = t2.optimizer.param_groups
+    gen = t2.unwrapped.generator
+    assert cond["initial_lr"] == pytest.approx(10 * rest["initial_lr"]) and rest["initial_lr"] == cfg2["lr"]
+    assert {id(p) for p in cond["params"]} == {id(p) for p in gen.parameters() if p.requires_grad} - {
+        id(p) for n, p in gen.named_parameters() if "lora" in n}
+    assert {id(p) for p in gen.fusions.parameters()} <= {id(p) for p in cond["params"]}
     got = {k: v for k, v in t2.unwrapped.generator.state_dict().items() if "lora_b" in k}
     want = {k: v for k, v in model.state_dict().items() if "lora_b" in k}
     assert got and all(torch.allclose(got[k], want[k].float(), atol=1e-6) for k in want)
@@ -312,3 +319,25 @@ def test_bench_methods_of_the_prior_and_its_ablations(tiny_trunk, tmp_path):
     assert all(d > 1e-5 for d in diffs.values()), diffs
     with pytest.raises(SSRError, match="prior-backed"):
         get_method("ssr-fidelity", weights=str(tiny_pipeline(tmp_path / "plain")), device="cpu")
+
+
+def test_kernel_bench_scores_the_prior_net_with_each_estimate(tiny_trunk, tmp_path):
+    """``ssr bench --kernels --sr`` on a pipeline with prior sets adds the prior-backed fidelity
+    network's SR PSNR-Y per estimator (whether it reads its kernel codes)."""
+    import json
+
+    from ssr.eval.kernel_bench import run_kernel_bench
+
+    from tiny import image_folder, tiny_pipeline
+
+    folder = tiny_prior_sets(tiny_pipeline(tmp_path / "pipe"))
+    data = image_folder(tmp_path / "hr", n=1, size=(48, 40))
+    md = run_kernel_bench([f"{data}:blur-only"], ["mean-kernel", "true-kernels"], tmp_path / "out",
+                          weights=str(folder), progress=False, sr=True)
+    rows = {r["estimator"]: r for r in json.loads((tmp_path / "out" / "kernels.json").read_text())}
+    # random deltas with non-zero fusions: the two kernel fields give two different pictures
+    assert all(0 < r["sr_prior_psnr_y"] < 60 for r in rows.values()), rows
+    assert rows["mean-kernel"]["sr_prior_psnr_y"] != rows["true-kernels"]["sr_prior_psnr_y"]
+    assert "prior SR PSNR-Y" in md.read_text()
+    run_kernel_bench([str(data)], ["mean-kernel"], tmp_path / "o2", weights=str(folder), progress=False)
+    assert "sr_prior_psnr_y" not in json.loads((tmp_path / "o2" / "kernels.json").read_text())[0]

@@ -46,7 +46,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="with --kernels: score every set under these blur-field kinds "
                    f"({', '.join(FIELD_KINDS)}; radial is held out from training; default: the set's depth field)")
     p.add_argument("--sr", action="store_true",
-                   help="with --kernels: also super-resolve with each estimator's kernels (the non-blind net) and report PSNR-Y")
+                   help="with --kernels: also super-resolve with each estimator's kernels (the non-blind net, and the "
+                        "prior-backed fidelity net when the pipeline has one) and report PSNR-Y")
     p.add_argument("--weights", metavar="DIR",
                    help="pipeline folder for the ssr and ssr-* methods and --kernels (default: the shipped weights)")
     p.add_argument("--force", action="store_true", help="recompute cells even if they are stored")

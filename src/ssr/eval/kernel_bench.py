@@ -40,6 +40,7 @@ import time
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from ..choices import ESTIMATORS
 from ..degradation import DegradationConfig, apply_kernel_field, tap_patches
@@ -59,7 +60,7 @@ def _load(weights: str | None, device: str):
     pipe = SSRPipeline.from_pretrained(weights, device=device, load_diffusion=False)
     nodepth_dir = Path(weights or DEFAULT_DIR) / "svkr" / "dkenet_nodepth"
     nodepth = SSRModel.from_pretrained(nodepth_dir, device=device) if (nodepth_dir / "config.json").is_file() else None
-    return pipe.svkr, nodepth
+    return pipe.svkr, nodepth, pipe.priors
 
 
 def best_single_kernel(hr: torch.Tensor, target: torch.Tensor, k: int, scale: int) -> torch.Tensor:
@@ -158,7 +159,8 @@ def run_kernel_bench(data: list[str], estimators: list[str], out: Path, scale: i
     for spec in specs:
         if (spec.path / "HR").is_dir():
             raise SSRError(f"{spec.path}: kernel accuracy needs an HR-only folder (true kernels are synthetic)")
-    svkr, nodepth = _load(weights, device)
+    svkr, nodepth, priors = _load(weights, device)
+    prior = priors.net(0.0) if sr and priors else None  # the fidelity set (the other set if it is alone)
     rows = []
     for spec, kind in [(s, f) for s in specs for f in (fields or [None])]:
         preset = spec.preset or DEFAULT_PRESET
@@ -169,7 +171,8 @@ def run_kernel_bench(data: list[str], estimators: list[str], out: Path, scale: i
         sources = list_images([spec.path])[:limit]
         label = (f"{spec.path.name} x{scale} {preset} {cfg.field.kind}" + (" (held out)" if cfg.field.kind in HELD_OUT_KINDS else "")
                  + ("" if spec.depth == "synthetic" or cfg.field.kind != "depth" else f" (blur from {spec.depth} depth)"))
-        scores = {e: {"l1": [], "psnr": [], "obs": [], "sec": [], "width": [], "true_width": [], "corr": [], "sr": []}
+        scores = {e: {"l1": [], "psnr": [], "obs": [], "sec": [], "width": [], "true_width": [], "corr": [], "sr": [],
+                      "sr_prior": []}
                   for e in estimators}
         for src in tqdm(sources, desc=f"kernels {label}", disable=not progress):
             deg = degrade_source(src, cfg, image_seed(base_seed, src.name), spec.depth)
@@ -193,6 +196,12 @@ def run_kernel_bench(data: list[str], estimators: list[str], out: Path, scale: i
                     with torch.no_grad():
                         out_sr = svkr.nonblind(lr, k.expand(lr.shape[0], -1, -1, -1)).float().clamp(0, 1)
                     scores[e]["sr"].append(psnr_y(out_sr[0], hr[0], crop=scale))
+                    if prior is not None:  # the prior-backed last round, depth held at the true one
+                        with torch.no_grad():
+                            codes = prior.kernel_codes(k.expand(lr.shape[0], -1, -1, -1))
+                            depth_lr = F.interpolate(true_depth, size=lr.shape[-2:], mode="area")
+                            out_p = prior(lr, codes, depth_lr).float().clamp(0, 1)
+                        scores[e]["sr_prior"].append(psnr_y(out_p[0], hr[0], crop=scale))
         for e in estimators:
             s = scores[e]
             n = max(1, len(s["l1"]))
@@ -202,20 +211,22 @@ def run_kernel_bench(data: list[str], estimators: list[str], out: Path, scale: i
                          "resynth_psnr": sum(s["psnr"]) / n, "observed_psnr": sum(s["obs"]) / n, "sec": sum(s["sec"]) / n,
                          "width": sum(s["width"]) / n, "true_width": sum(s["true_width"]) / n,
                          "width_corr_within": sum(s["corr"]) / n, "width_corr_across": across,
-                         **({"sr_psnr_y": sum(s["sr"]) / n} if sr else {})})
+                         **({"sr_psnr_y": sum(s["sr"]) / n} if sr else {}),
+                         **({"sr_prior_psnr_y": sum(s["sr_prior"]) / n} if prior is not None else {})})
     out.mkdir(parents=True, exist_ok=True)
     lines = ["# Kernel estimation accuracy", "", f"Command: `{command}`" if command else "", "",
              f"Machine: {machine_line()}", "",
              "| dataset | estimator | images | kernel L1 ↓ | LR re-synthesis PSNR (dB) ↑ | observed-LR PSNR (dB) ↑ | "
              "mean width (true) | width corr. within images ↑ | width corr. across images ↑ | s / image |"
-             + (" SR PSNR-Y (dB) ↑ |" if sr else ""),
-             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if sr else "")]
+             + (" SR PSNR-Y (dB) ↑ |" if sr else "") + (" prior SR PSNR-Y (dB) ↑ |" if prior is not None else ""),
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if sr else "") + ("---:|" if prior is not None else "")]
     for r in rows:
         resynth = "∞" if math.isinf(r["resynth_psnr"]) or r["resynth_psnr"] >= 119 else f"{r['resynth_psnr']:.2f}"
         lines.append(f"| {r['dataset']} | {r['estimator']} | {r['images']} | {r['kernel_l1']:.4f} | "
                      f"{resynth} | {r['observed_psnr']:.2f} | {r['width']:.2f} ({r['true_width']:.2f}) | "
                      f"{r['width_corr_within']:.2f} | {r['width_corr_across']:.2f} | {r['sec']:.2f} |"
-                     + (f" {r['sr_psnr_y']:.2f} |" if sr else ""))
+                     + (f" {r['sr_psnr_y']:.2f} |" if sr else "")
+                     + (f" {r['sr_prior_psnr_y']:.2f} |" if prior is not None else ""))
     lines += ["", "Width: RMS radius of a kernel in HR pixels (the sigma of an isotropic Gaussian). Correlation "
               "within images: Pearson correlation between the estimated and true width maps of a picture, "
               "averaged over pictures (does the estimate follow the blur across the picture?); across "
@@ -224,6 +235,9 @@ def run_kernel_bench(data: list[str], estimators: list[str], out: Path, scale: i
     if sr:
         lines += ["", "SR PSNR-Y: the shipped non-blind SR network given each row's kernels (the mean-kernel row: "
                   "what SR gets without estimation; true-kernels: with perfect estimation)."]
+    if prior is not None:
+        lines += ["", "Prior SR PSNR-Y: the pipeline's prior-backed fidelity network (SVKR's last round, realism 0) "
+                  "given each row's kernels and the true depth: whether that network reads its kernel codes."]
     write_json(out / "kernels.json", rows)
     return write_text(out / "kernels.md", "\n".join(lines) + "\n")
 

@@ -68,6 +68,7 @@ class PriorTrainer(_SRStage):
         "init_pca": "src/ssr/weights/svkr/nonblind",
         "kernel_estimator": "src/ssr/weights/svkr/dkenet",
         "disc_width": 32,
+        "cond_lr_mult": 1.0,
         "data": {**_SRStage.data_defaults, "hr_crop": 192, "depth": "builtin", "depth_jitter": 0.3,
                  "kernels": "estimated", "val_batch": 16, "cond_dropout": 0.0},
         "loss": {"l1": 1.0, "lowpass_l1": 0.0, "lowpass_sigma": 1.5, "anchor_l1": 0.0, "gan": 0.0},
@@ -94,6 +95,19 @@ class PriorTrainer(_SRStage):
         model = PriorGAN(gen_cfg, disc)
         model.generator.set_pca(nb.pca_mean, nb.pca_basis, nb.code_scale)
         return model
+
+    def param_groups(self, model: PriorGAN) -> list[dict]:
+        """The modality path (kernel and depth encoders, fusions) at ``cond_lr_mult`` x ``lr``, the
+        rest (adapters, discriminator) at ``lr``. The fusions start at zero and their modulation
+        grows slowly at the adapters' rate: trained that way the shipped sets never learned to
+        read their kernel codes (``ssr bench --kernels --sr``: the same PSNR with the mean kernel
+        as with the true field)."""
+        gen = model.generator
+        cond = [p for m in (gen.kernel_encoder, gen.depth_encoder, gen.fusions) for p in m.parameters()
+                if p.requires_grad]
+        ids = {id(p) for p in cond}
+        rest = [p for p in model.parameters() if p.requires_grad and id(p) not in ids]
+        return [{"params": rest}, {"params": cond, "lr": float(self.cfg["lr"]) * float(self.cfg["cond_lr_mult"])}]
 
     def _init_weights(self, model, folder):
         """``init_from`` names a :class:`PriorSR` folder (shipped deltas) or a PriorGAN run's."""

@@ -85,8 +85,7 @@ class Trainer:
         if cfg.get("init_from") and not resume:
             self._init_weights(model, cfg["init_from"])
         self.ema = EMA(model, cfg["ema_decay"]) if cfg["ema_decay"] > 0 else None
-        params = [p for p in model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(params, lr=cfg["lr"], betas=tuple(cfg["betas"]),
+        self.optimizer = torch.optim.AdamW(self.param_groups(model), lr=cfg["lr"], betas=tuple(cfg["betas"]),
                                            weight_decay=cfg["weight_decay"])
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_lambda)
         self.step = 0
@@ -102,6 +101,12 @@ class Trainer:
         self.clock = time.monotonic
 
     # ---- hooks for stages -------------------------------------------------------------------
+    def param_groups(self, model: torch.nn.Module) -> list[dict]:
+        """The optimiser's parameter groups (default: every trainable parameter at ``lr``); a stage
+        overrides it to give some parameters their own learning rate (``{"params": ..., "lr": ...}``;
+        the warm-up and schedule scale every group alike)."""
+        return [{"params": [p for p in model.parameters() if p.requires_grad]}]
+
     def build_model(self) -> SSRModel:  # pragma: no cover - abstract
         raise NotImplementedError
 
