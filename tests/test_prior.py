@@ -341,3 +341,33 @@ def test_kernel_bench_scores_the_prior_net_with_each_estimate(tiny_trunk, tmp_pa
     assert "prior SR PSNR-Y" in md.read_text()
     run_kernel_bench([str(data)], ["mean-kernel"], tmp_path / "o2", weights=str(folder), progress=False)
     assert "sr_prior_psnr_y" not in json.loads((tmp_path / "o2" / "kernels.json").read_text())[0]
+
+
+def test_research_prior_checkpoint_builds_a_pipeline_from_a_checkpoint(tiny_trunk, tmp_path):
+    """research/prior_checkpoint.py: a run's EMA generator becomes prior/fidelity of a pipeline
+    folder, everything else linked from the base pipeline."""
+    import sys
+
+    from safetensors.torch import save_file
+
+    from ssr.models.base import SSRModel
+
+    from tiny import tiny_pipeline
+
+    sys.path.insert(0, str(CONFIGS.parent / "research"))
+    from prior_checkpoint import build
+
+    base = tiny_prior_sets(tiny_pipeline(tmp_path / "pipe"))
+    gen = SSRModel.from_pretrained(base / "prior" / "fidelity")
+    trained = {k: v.float() + 0.01 if v.is_floating_point() and "pca" not in k and "code_scale" not in k else v
+               for k, v in gen.state_dict().items()}
+    ck = tmp_path / "ck"
+    ck.mkdir()
+    save_file({"generator." + k: v.contiguous() for k, v in trained.items()}, str(ck / "ema.safetensors"))
+    out = build(tmp_path / "out", {"fidelity": ck}, base=base)
+    got = SSRModel.from_pretrained(out / "prior" / "fidelity").state_dict()
+    assert all(torch.allclose(got[k].float(), trained[k].float(), atol=1e-3) for k in trained)
+    assert (out / "prior" / "perceptual").resolve() == (base / "prior" / "perceptual").resolve()
+    assert (out / "svkr").resolve() == (base / "svkr").resolve()
+    with pytest.raises(SSRError, match="ema.safetensors"):
+        build(tmp_path / "o2", {"fidelity": tmp_path}, base=base)

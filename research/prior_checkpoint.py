@@ -1,0 +1,79 @@
+"""A pipeline folder whose prior-backed sets come from ``ssr train prior`` checkpoints (a probe).
+
+Everything else of the pipeline (SVKR, depth, diffusion, ``pipeline.json``) is linked from the
+shipped weights, so ``ssr bench --weights OUT`` scores a checkpoint exactly where the shipped set
+would run (SVKR's last round), before anything is exported or shipped. The generator is taken
+from the checkpoint's EMA, as the trainer's export does.
+
+    python research/prior_checkpoint.py runs/pipe_c400 --fidelity runs/prior_fid_cond/checkpoints/step_00000400
+    ssr bench --kernels --sr --data ../shared/datasets/train/BSDS500-test:blur-only --limit 10 \\
+        --methods mean-kernel svkr true-kernels --weights runs/pipe_c400 --threads 1 --out runs/kb_c400
+    ssr bench --data ../shared/datasets/train/BSDS500-test:noise-jpeg --limit 22 --methods ssr-fidelity \\
+        ssr-fidelity-nocond --weights runs/pipe_c400 --metrics psnr ssim --threads 1 --out runs/val_c400
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = ROOT / "src" / "ssr" / "weights"
+
+
+def build(out: Path, checkpoints: dict[str, Path], base: Path = SHIPPED) -> Path:
+    """Write ``out``: links to the pipeline folder ``base`` (default: the shipped weights), with
+    ``prior/<name>`` from ``checkpoints[name]`` (``base``'s set gives the architecture)."""
+    from safetensors.torch import load_file
+
+    from ssr.errors import SSRError
+    from ssr.models.base import SSRModel
+
+    for name, ck in checkpoints.items():
+        if not (ck / "ema.safetensors").is_file():
+            raise SSRError(f"{ck}: no ema.safetensors (a checkpoint folder of `ssr train prior`?)")
+    if out.exists():
+        shutil.rmtree(out)
+    (out / "prior").mkdir(parents=True)
+    for item in base.iterdir():
+        if item.name != "prior" and not item.name.startswith("__"):
+            (out / item.name).symlink_to(item.resolve())
+    for name in ("fidelity", "perceptual"):
+        if name not in checkpoints:
+            (out / "prior" / name).symlink_to((base / "prior" / name).resolve())
+            continue
+        gen = SSRModel.from_pretrained(base / "prior" / name)  # the architecture and the PCA
+        ema = load_file(str(checkpoints[name] / "ema.safetensors"))
+        trained = {k.removeprefix("generator."): v for k, v in ema.items() if k.startswith("generator.")}
+        own = gen.state_dict()
+        missing = sorted(k for k in own if k not in trained)
+        if missing:
+            raise SSRError(f"{checkpoints[name]}: the checkpoint lacks {len(missing)} tensors of the set, e.g. {missing[0]}")
+        gen.load_state_dict({k: trained[k].to(own[k].dtype) for k in own})
+        gen.save_pretrained(out / "prior" / name, extra={"from_checkpoint": str(checkpoints[name])})
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("out", type=Path, help="the pipeline folder to write (replaced if it exists)")
+    ap.add_argument("--fidelity", type=Path, metavar="CKPT", help="checkpoint folder for prior/fidelity")
+    ap.add_argument("--perceptual", type=Path, metavar="CKPT", help="checkpoint folder for prior/perceptual")
+    args = ap.parse_args(argv)
+    from ssr.errors import SSRError
+
+    cks = {n: p for n, p in (("fidelity", args.fidelity), ("perceptual", args.perceptual)) if p is not None}
+    if not cks:
+        print("error: give --fidelity and/or --perceptual", file=sys.stderr)
+        return 2
+    try:
+        print(f"wrote {build(args.out, cks)}")
+    except SSRError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
