@@ -215,9 +215,10 @@ def test_prior_stage_trains_exports_and_resumes(tiny_trunk, tmp_path):
     # the discriminator is trained but not exported; a continuation starts from the deltas
     assert not any(k.startswith("discriminator") for k in model.state_dict())
     cfg2 = load_config(CONFIGS / "prior_tiny.yaml", cls.defaults,
-                       {"stage": "prior", "data": {"roots": [str(data)]}, "init_from": str(out), "steps": 1,
+                       {"stage": "prior", "data": {"roots": [str(data)], "kernels": True}, "init_from": str(out), "steps": 1,
                         "loss": {"l1": 1.0, "lowpass_l1": 0.0, "anchor_l1": 0.0, "gan": 0.0}, "cond_lr_mult": 10})
     t2 = cls(cfg2, tmp_path / "run2", device="cpu")
+    assert t2.cfg["data"]["kernels"] == "true"  # YAML's bare `kernels: true` is a boolean
     # the modality path (encoders, fusions) learns at cond_lr_mult x lr, the adapters at lr
     rest, cond = t2.optimizer.param_groups
     gen = t2.unwrapped.generator

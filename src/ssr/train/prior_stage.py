@@ -75,6 +75,8 @@ class PriorTrainer(_SRStage):
     }
 
     def __init__(self, cfg, out_dir, device=None, resume=False):
+        if cfg["data"]["kernels"] is True:  # YAML reads a bare ``kernels: true`` as a boolean
+            cfg["data"]["kernels"] = "true"
         if cfg["data"]["kernels"] not in ("estimated", "true", "mix"):
             raise SSRError("data.kernels must be estimated, true or mix")
         cfg["model"]["scale"] = 4
