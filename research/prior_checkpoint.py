@@ -18,8 +18,7 @@ import shutil
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-SHIPPED = ROOT / "src" / "ssr" / "weights"
+from ssr.pipeline import DEFAULT_DIR as SHIPPED
 
 
 def build(out: Path, checkpoints: dict[str, Path], base: Path = SHIPPED) -> Path:

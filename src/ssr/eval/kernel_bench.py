@@ -178,6 +178,7 @@ def run_kernel_bench(data: list[str], estimators: list[str], out: Path, scale: i
             deg = degrade_source(src, cfg, image_seed(base_seed, src.name), spec.depth)
             lr, hr, gt = deg.lr.to(device), deg.hr.to(device), deg.kernels.to(device)
             true_depth = deg.depth.to(device)
+            depth_lr = F.interpolate(true_depth, size=lr.shape[-2:], mode="area") if prior is not None else None
             clean = apply_kernel_field(hr, gt, scale)
             true_w = kernel_width(gt)
             for e in estimators:
@@ -199,7 +200,6 @@ def run_kernel_bench(data: list[str], estimators: list[str], out: Path, scale: i
                     if prior is not None:  # the prior-backed last round, depth held at the true one
                         with torch.no_grad():
                             codes = prior.kernel_codes(k.expand(lr.shape[0], -1, -1, -1))
-                            depth_lr = F.interpolate(true_depth, size=lr.shape[-2:], mode="area")
                             out_p = prior(lr, codes, depth_lr).float().clamp(0, 1)
                         scores[e]["sr_prior"].append(psnr_y(out_p[0], hr[0], crop=scale))
         for e in estimators:

@@ -103,7 +103,10 @@ class PriorTrainer(_SRStage):
         rest (adapters, discriminator) at ``lr``. The fusions start at zero and their modulation
         grows slowly at the adapters' rate: trained that way the shipped sets never learned to
         read their kernel codes (``ssr bench --kernels --sr``: the same PSNR with the mean kernel
-        as with the true field)."""
+        as with the true field). At ``cond_lr_mult: 1`` one group, as before the option existed
+        (checkpoints of such runs resume)."""
+        if float(self.cfg["cond_lr_mult"]) == 1.0:
+            return super().param_groups(model)
         gen = model.generator
         cond = [p for m in (gen.kernel_encoder, gen.depth_encoder, gen.fusions) for p in m.parameters()
                 if p.requires_grad]
