@@ -18,7 +18,10 @@
 # SSR_PRIOR=1 instead continues the two prior-backed sets side by side (configs/prior_*_gpu.yaml,
 # from the shipped deltas) for the whole window and brings back $OUT/prior.tgz; the pretrained
 # trunk's ncnn files must be on the machine (SSR_PRIOR_DIR, default .prior; see docs/prior.md for
-# how to get 33 MB there within the carry limit).
+# how to get 33 MB there within the carry limit). SSR_PRIOR_FIDELITY_CONFIG picks the fidelity
+# set's config (default configs/prior_fidelity_gpu.yaml; configs/prior_fidelity_gpu_kernelmix.yaml
+# teaches it to read kernel codes) and SSR_PRIOR_FIDELITY_INIT a weights folder to start it from
+# (e.g. a carried candidate of research/candidates/); SSR_PRIOR_SETS="fidelity" trains that set alone.
 set -u
 START=$(date +%s)
 TOTAL=${SSR_SECONDS:-540}
@@ -42,12 +45,18 @@ DEVICE=${SSR_DEVICE:-cuda}
 export SSR_PRIOR_DIR=${SSR_PRIOR_DIR:-$PWD/.prior}
 if [ "${SSR_PRIOR:-0}" = 1 ]; then
   B=$(( TOTAL - 40 ))
-  for set in fidelity perceptual; do
-    python3 -m ssr train prior --config configs/prior_${set}_gpu.yaml --out "$R/prior_$set" --time-budget "$B" \
-      --device "$DEVICE" > "$OUT/prior_$set.log" 2>&1 &
+  SETS=${SSR_PRIOR_SETS:-fidelity perceptual}
+  for set in $SETS; do
+    CFG=configs/prior_${set}_gpu.yaml; INIT=()
+    if [ "$set" = fidelity ]; then
+      CFG=${SSR_PRIOR_FIDELITY_CONFIG:-$CFG}
+      [ -n "${SSR_PRIOR_FIDELITY_INIT:-}" ] && INIT=(--init "$SSR_PRIOR_FIDELITY_INIT")
+    fi
+    python3 -m ssr train prior --config "$CFG" --out "$R/prior_$set" --time-budget "$B" \
+      --device "$DEVICE" "${INIT[@]}" > "$OUT/prior_$set.log" 2>&1 &
   done
   wait
-  tar czf "$OUT/prior.tgz" --exclude=checkpoints --exclude=depth_cache.pt --exclude=tb -C "$R" prior_fidelity prior_perceptual
+  tar czf "$OUT/prior.tgz" --exclude=checkpoints --exclude=depth_cache.pt --exclude=tb -C "$R" $(for s in $SETS; do echo prior_$s; done)
   ls -la "$OUT" > "$OUT/status.txt"
   exit 0
 fi
