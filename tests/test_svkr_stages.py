@@ -183,3 +183,35 @@ def test_dkenet_with_feedback_trains_two_rounds(stage12, tmp_path):
         get_stage("dkenet")(load_config(CONFIGS / "dkenet_tiny.yaml", get_stage("dkenet").defaults, {
             "stage": "dkenet", "data": {"roots": [str(data)]}, "model": model,
             "feedback_nonblind": str(base)}), tmp_path / "bad", device="cpu").fit()
+
+
+def test_research_kernel_smoothing_variants_keep_valid_kernels():
+    """research/kernel_smoothing.py: every variant of a kernel field is again a field of kernels
+    (non-negative taps summing to one), a spatially constant field is left as it is, and the
+    confidence-weighted spread leaves fully confident pixels untouched while a zero-confidence
+    pixel takes its confident neighbours' kernel."""
+    import sys
+
+    sys.path.insert(0, str(CONFIGS.parent / "research"))
+    try:
+        import kernel_smoothing as ks
+    finally:
+        sys.path.pop(0)
+    g = torch.Generator().manual_seed(0)
+    k = torch.rand(1, 9, 12, 16, generator=g)
+    k = k / k.sum(1, keepdim=True)
+    conf = torch.rand(1, 1, 12, 16, generator=g)
+    for v in ("raw", "gauss-2", "conf-4"):
+        out = ks.variant(v, k, conf)
+        assert out.shape == k.shape and out.min() >= 0
+        assert torch.allclose(out.sum(1), torch.ones(1, 12, 16), atol=1e-5)
+    flat = torch.softmax(torch.randn(1, 9, 1, 1, generator=g), 1).expand(1, 9, 12, 16)
+    assert torch.allclose(ks.variant("gauss-4", flat, conf), flat, atol=1e-6)
+    assert torch.allclose(ks.variant("conf-4", k, torch.ones_like(conf)), k, atol=1e-6)
+    a, b = torch.eye(9)[0].view(1, 9, 1, 1), torch.eye(9)[4].view(1, 9, 1, 1)
+    field = torch.where(torch.arange(16).view(1, 1, 1, 16) < 8, a, b).expand(1, 9, 12, 16).clone()
+    field[..., 6, 2] = b[..., 0, 0]  # one wrong guess inside the left half, with no evidence
+    c = torch.ones(1, 1, 12, 16)
+    c[..., 6, 2] = 0
+    fixed = ks.variant("conf-2", field, c)
+    assert fixed[0, 0, 6, 2] > 0.99 and torch.allclose(fixed[..., :, 8:], field[..., :, 8:])
