@@ -3,13 +3,17 @@
 Everything else of the pipeline (SVKR, depth, diffusion, ``pipeline.json``) is linked from the
 shipped weights, so ``ssr bench --weights OUT`` scores a checkpoint exactly where the shipped set
 would run (SVKR's last round), before anything is exported or shipped. The generator is taken
-from the checkpoint's EMA, as the trainer's export does.
+from the checkpoint's EMA, as the trainer's export does. An exported set (a folder with
+``model.safetensors`` and ``config.json``, e.g. a candidate of research/candidates/) is linked as it
+is, so bench cells keyed by its bytes are the ones the shipped copy will reuse; ``--realism`` sets
+the folder's default realism (``pipeline.json``).
 
     python research/prior_checkpoint.py runs/pipe_c400 --fidelity runs/prior_fid_cond/checkpoints/step_00000400
     ssr bench --kernels --sr --data ../shared/datasets/train/BSDS500-test:blur-only --limit 10 \\
-        --methods mean-kernel svkr true-kernels --weights runs/pipe_c400 --threads 1 --out runs/kb_c400
+        --field piecewise smooth --methods mean-kernel svkr true-kernels --weights runs/pipe_c400 --threads 1 --out runs/kb_c400
     ssr bench --data ../shared/datasets/train/BSDS500-test:noise-jpeg --limit 22 --methods ssr-fidelity \\
         ssr-fidelity-nocond --weights runs/pipe_c400 --metrics psnr ssim --threads 1 --out runs/val_c400
+    python research/prior_checkpoint.py runs/pipe_cand --fidelity research/candidates/prior_fidelity_kernelmix --realism 0.9
 """
 from __future__ import annotations
 
@@ -21,26 +25,33 @@ from pathlib import Path
 from ssr.pipeline import DEFAULT_DIR as SHIPPED
 
 
-def build(out: Path, checkpoints: dict[str, Path], base: Path = SHIPPED) -> Path:
+def build(out: Path, checkpoints: dict[str, Path], base: Path = SHIPPED, realism: float | None = None) -> Path:
     """Write ``out``: links to the pipeline folder ``base`` (default: the shipped weights), with
-    ``prior/<name>`` from ``checkpoints[name]`` (``base``'s set gives the architecture)."""
+    ``prior/<name>`` from ``checkpoints[name]`` (a checkpoint: ``base``'s set gives the architecture;
+    an exported set: linked) and, with ``realism``, ``pipeline.json`` at that default realism."""
+    import json
+
     from safetensors.torch import load_file
 
     from ssr.errors import SSRError
     from ssr.models.base import SSRModel
 
     for name, ck in checkpoints.items():
-        if not (ck / "ema.safetensors").is_file():
-            raise SSRError(f"{ck}: no ema.safetensors (a checkpoint folder of `ssr train prior`?)")
+        if not (ck / "ema.safetensors").is_file() and not _exported(ck):
+            raise SSRError(f"{ck}: no ema.safetensors (a checkpoint folder of `ssr train prior`?) "
+                           "nor model.safetensors + config.json (an exported set)")
     if out.exists():
         shutil.rmtree(out)
     (out / "prior").mkdir(parents=True)
     for item in base.iterdir():
-        if item.name != "prior" and not item.name.startswith("__"):
+        if item.name != "prior" and not item.name.startswith("__") and not (realism is not None and item.name == "pipeline.json"):
             (out / item.name).symlink_to(item.resolve())
+    if realism is not None:
+        settings = json.loads((base / "pipeline.json").read_text())
+        (out / "pipeline.json").write_text(json.dumps({**settings, "realism": float(realism)}, indent=2) + "\n")
     for name in ("fidelity", "perceptual"):
-        if name not in checkpoints:
-            (out / "prior" / name).symlink_to((base / "prior" / name).resolve())
+        if name not in checkpoints or _exported(checkpoints[name]):
+            (out / "prior" / name).symlink_to(checkpoints.get(name, base / "prior" / name).resolve())
             continue
         gen = SSRModel.from_pretrained(base / "prior" / name)  # the architecture and the PCA
         ema = load_file(str(checkpoints[name] / "ema.safetensors"))
@@ -54,11 +65,18 @@ def build(out: Path, checkpoints: dict[str, Path], base: Path = SHIPPED) -> Path
     return out
 
 
+def _exported(folder: Path) -> bool:
+    """Whether ``folder`` is an exported set (``model.safetensors`` + ``config.json``), not a checkpoint."""
+    return (folder / "model.safetensors").is_file() and (folder / "config.json").is_file() \
+        and not (folder / "ema.safetensors").is_file()
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out", type=Path, help="the pipeline folder to write (replaced if it exists)")
-    ap.add_argument("--fidelity", type=Path, metavar="CKPT", help="checkpoint folder for prior/fidelity")
-    ap.add_argument("--perceptual", type=Path, metavar="CKPT", help="checkpoint folder for prior/perceptual")
+    ap.add_argument("--fidelity", type=Path, metavar="CKPT", help="checkpoint folder (or exported set) for prior/fidelity")
+    ap.add_argument("--perceptual", type=Path, metavar="CKPT", help="checkpoint folder (or exported set) for prior/perceptual")
+    ap.add_argument("--realism", type=float, help="the folder's default realism (pipeline.json; default the base's)")
     args = ap.parse_args(argv)
     from ssr.errors import SSRError
 
@@ -67,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: give --fidelity and/or --perceptual", file=sys.stderr)
         return 2
     try:
-        print(f"wrote {build(args.out, cks)}")
+        print(f"wrote {build(args.out, cks, realism=args.realism)}")
     except SSRError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -372,3 +372,23 @@ def test_research_prior_checkpoint_builds_a_pipeline_from_a_checkpoint(tiny_trun
     assert (out / "svkr").resolve() == (base / "svkr").resolve()
     with pytest.raises(SSRError, match="ema.safetensors"):
         build(tmp_path / "o2", {"fidelity": tmp_path}, base=base)
+
+
+def test_research_prior_checkpoint_links_an_exported_set_and_sets_realism(tiny_trunk, tmp_path):
+    """research/prior_checkpoint.py with an exported set (a candidate folder): linked as it is, so
+    its bytes (and so the bench cells keyed by them) are the shipped copy's; ``realism`` rewrites
+    only that setting of pipeline.json."""
+    import json
+    import sys
+
+    from tiny import tiny_pipeline
+
+    sys.path.insert(0, str(CONFIGS.parent / "research"))
+    from prior_checkpoint import build
+
+    base = tiny_prior_sets(tiny_pipeline(tmp_path / "pipe"))
+    cand = base / "prior" / "fidelity"
+    out = build(tmp_path / "out", {"fidelity": cand}, base=base, realism=0.9)
+    assert (out / "prior" / "fidelity").resolve() == cand.resolve()
+    settings, want = json.loads((out / "pipeline.json").read_text()), json.loads((base / "pipeline.json").read_text())
+    assert settings == {**want, "realism": 0.9} and not (out / "pipeline.json").is_symlink()

@@ -145,20 +145,22 @@ class _FieldApply(torch.autograd.Function):
 
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     """Separable isotropic Gaussian blur of ``B x C x H x W`` (radius ``round(3 sigma)``, reflect
-    border; pictures smaller than the radius are reflected as far as they allow)."""
+    border; pictures smaller than the radius are reflected as far as they allow, with the window
+    cut to match and renormalised, so a constant picture stays constant)."""
     r = max(1, int(3 * sigma + 0.5))
     t = torch.arange(-r, r + 1, device=x.device, dtype=torch.float32)
     g = torch.exp(-t ** 2 / (2 * sigma ** 2))
-    g = (g / g.sum()).to(x.dtype)
     c = x.shape[1]
     ph, pw = min(r, x.shape[-2] - 1), min(r, x.shape[-1] - 1)
+    gw, gh = g[r - pw:r + pw + 1], g[r - ph:r + ph + 1]
+    gw, gh = (gw / gw.sum()).to(x.dtype), (gh / gh.sum()).to(x.dtype)
     # plain layout and weights: a channels-last input under a bfloat16 autocast takes a CPU path
     # of oneDNN's depthwise convolution that is slower by orders of magnitude (minutes a picture)
     x = x.contiguous()
     x = F.pad(x, (pw, pw, 0, 0), mode="reflect") if pw else x
-    x = F.conv2d(x, g[r - pw:r + pw + 1].view(1, 1, 1, -1).expand(c, 1, 1, -1).contiguous(), groups=c)
+    x = F.conv2d(x, gw.view(1, 1, 1, -1).expand(c, 1, 1, -1).contiguous(), groups=c)
     x = F.pad(x, (0, 0, ph, ph), mode="reflect") if ph else x
-    return F.conv2d(x, g[r - ph:r + ph + 1].view(1, 1, -1, 1).expand(c, 1, -1, 1).contiguous(), groups=c)
+    return F.conv2d(x, gh.view(1, 1, -1, 1).expand(c, 1, -1, 1).contiguous(), groups=c)
 
 
 #: the blur widths (px) :func:`variable_blur` interpolates between
