@@ -392,3 +392,24 @@ def test_research_prior_checkpoint_links_an_exported_set_and_sets_realism(tiny_t
     assert (out / "prior" / "fidelity").resolve() == cand.resolve()
     settings, want = json.loads((out / "pipeline.json").read_text()), json.loads((base / "pipeline.json").read_text())
     assert settings == {**want, "realism": 0.9} and not (out / "pipeline.json").is_symlink()
+
+
+def test_research_realism_split_blend_keeps_the_fidelity_low_frequencies():
+    """research/realism_split.py: amount 0 is the fidelity output, sigma 0 the plain pixel blend,
+    and a perceptual output that differs from the fidelity one only by a constant offset (low
+    frequency) leaves the frequency split at the fidelity output for any amount."""
+    import sys
+
+    sys.path.insert(0, str(CONFIGS.parent / "research"))
+    try:
+        from realism_split import split_blend
+    finally:
+        sys.path.pop(0)
+    g = torch.Generator().manual_seed(0)
+    fid = torch.rand(1, 3, 24, 32, generator=g) * 0.8 + 0.1
+    per = torch.rand(1, 3, 24, 32, generator=g) * 0.8 + 0.1
+    assert torch.allclose(split_blend(fid, per, 2.0, 0.0), fid, atol=1e-6)
+    assert torch.allclose(split_blend(fid, per, 0.0, 0.25), 0.75 * fid + 0.25 * per, atol=1e-6)
+    assert torch.allclose(split_blend(fid, fid + 0.05, 2.0, 1.0), fid, atol=1e-5)
+    mixed = split_blend(fid, per, 2.0, 1.0)
+    assert not torch.allclose(mixed, fid, atol=1e-2) and 0 <= mixed.min() and mixed.max() <= 1
