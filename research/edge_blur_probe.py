@@ -1,13 +1,11 @@
 """Can blur be read off the LR picture's edges without learning? (a probe for issue 17)
 
-A step edge blurred by a Gaussian of sigma ``s`` has a gradient peak ``A / (sqrt(2 pi) s)``;
-re-blurred by Gaussians of ``a < b`` the peaks' ratio is ``R = sqrt(s^2 + b^2) / sqrt(s^2 + a^2)``,
-so ``s^2 = (b^2 - R^2 a^2) / (R^2 - 1)`` whatever the edge's contrast (Zhuo and Sim's defocus-map
-idea with two re-blurs, the smaller one taming noise). The estimate is taken at edge pixels (local
-maxima of the gradient, above the picture's noise floor) and spread over the picture by
-edge-strength weighted normalised convolution. Scored, per picture, by the Pearson correlation of
-the width maps as ``ssr bench --kernels`` does, against the true field's RMS radius; SVKR's own
-figures on the same pictures are in research/README.md (kernel_smoothing.py, ``raw`` rows).
+The estimate of :func:`ssr.models.dkenet.edge_sigma` (the gradient-peak ratio of two re-blurs,
+whatever the edge's contrast) is taken at edge pixels (local maxima of the gradient, above the
+picture's noise floor) and spread over the picture by edge-strength weighted normalised
+convolution (``DKENet(edges=True)`` takes the same map: :func:`ssr.models.dkenet.edge_evidence`).
+Scored, per picture, by the Pearson correlation of the width maps as ``ssr bench --kernels`` does,
+against the true field's RMS radius; SVKR's own figures on the same pictures are in research/README.md (kernel_smoothing.py, ``raw`` rows).
 
     python research/edge_blur_probe.py --limit 10 --svkr    # the figures of research/README.md
 """
@@ -19,33 +17,14 @@ import sys
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from ssr.degradation.apply import gaussian_blur
 from ssr.degradation.fields import kernel_width
 from ssr.eval.kernel_bench import width_corr
+from ssr.models.dkenet import edge_sigma
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from kernel_smoothing import add_set_arguments, degraded_sets  # noqa: E402
-
-
-def _grad(y: torch.Tensor) -> torch.Tensor:
-    gx = F.pad(y, (1, 1, 0, 0), mode="replicate")
-    gy = F.pad(y, (0, 0, 1, 1), mode="replicate")
-    return torch.sqrt(((gx[..., 2:] - gx[..., :-2]) / 2) ** 2 + ((gy[..., 2:, :] - gy[..., :-2, :]) / 2) ** 2)
-
-
-def edge_sigma(lr: torch.Tensor, a: float = 0.3, b: float = 0.6, q: float = 0.8
-               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Blur read off the edges of an LR picture ``1 x 3 x h x w`` -> (sigma ``1 x 1 x h x w`` in LR
-    px, meaningful at edges; the edge mask; the edge weights, gradient strength at edges, 0 elsewhere)."""
-    y = (0.299 * lr[:, :1] + 0.587 * lr[:, 1:2] + 0.114 * lr[:, 2:3]).float()
-    ga, gb = _grad(gaussian_blur(y, a)), _grad(gaussian_blur(y, b))
-    peak = ga == F.max_pool2d(ga, 3, stride=1, padding=1)
-    edge = peak & (ga > torch.quantile(ga.flatten(), q))
-    r2 = (ga / gb.clamp_min(1e-6)) ** 2
-    s2 = (b * b - r2 * a * a) / (r2 - 1).clamp_min(1e-3)
-    return s2.clamp(0, 16).sqrt(), edge, edge.float() * ga
 
 
 def spread(sigma: torch.Tensor, weight: torch.Tensor, s: float) -> torch.Tensor:

@@ -334,3 +334,42 @@ def test_kernel_confidence_is_low_on_flat_regions_and_high_on_detail():
     assert c.shape == (2, 1, 32, 48) and float(c.min()) >= 0 and float(c.max()) <= 1
     for i in range(2):  # noise alone is not evidence of blur
         assert float(c[i, :, :, :20].mean()) < 0.15 and float(c[i, :, :, 28:].mean()) > 0.6
+
+
+def test_edge_sigma_reads_the_blur_of_a_step_edge_whatever_its_contrast():
+    """ssr.models.dkenet.edge_sigma: on vertical step edges blurred by a Gaussian of sigma s (LR
+    px) the estimate at the edge pixels is s within 12 % + 0.05 px, for two contrasts."""
+    from ssr.degradation.apply import gaussian_blur
+    from ssr.models.dkenet import edge_sigma
+
+    x = torch.arange(48).view(1, 1, 1, 48).expand(1, 3, 32, 48).float()
+    for s in (0.8, 1.5, 2.5):
+        for lo, hi in ((0.2, 0.8), (0.4, 0.55)):
+            step = torch.where(x < 24, torch.tensor(lo), torch.tensor(hi))
+            sigma, edge, weight = edge_sigma(gaussian_blur(step, s))
+            at = sigma[edge]
+            assert edge[..., 4:-4, 22:26].any() and weight[~edge].eq(0).all()
+            assert (at - s).abs().max() < 0.12 * s + 0.05, (s, lo, hi, at)
+
+
+def test_edge_evidence_dkenet_starts_as_the_net_without_it():
+    """DKENet(edges=True): the edge map is 2 channels on the LR grid; freshly built (zero head) it
+    gives the kernels of the same net without the input, the weights of one load into the other
+    (only ``edge_head`` differs, so a shipped DKENet initialises it), and a trained head changes
+    the kernels; its config records ``edges`` while a net without it keeps its old config."""
+    from ssr.models.dkenet import EDGE_CHANNELS, DKENet, edge_evidence
+
+    lr = torch.rand(2, 3, 20, 24, generator=torch.Generator().manual_seed(1))
+    ev = edge_evidence(lr)
+    assert ev.shape == (2, EDGE_CHANNELS, 20, 24) and torch.isfinite(ev).all() and ev.min() >= 0
+    torch.manual_seed(0)
+    plain = DKENet(channels=8, depth_channels=4, kernel_size=9).eval()
+    withe = DKENet(**plain.config, edges=True).eval()
+    missing, unexpected = withe.load_state_dict(plain.state_dict(), strict=False)
+    assert missing == ["edge_head.weight"] and not unexpected
+    d = torch.rand(2, 1, 20, 24)
+    assert torch.allclose(withe(lr, d), plain(lr, d), atol=1e-6)
+    assert "edges" not in plain.config and withe.config["edges"] is True
+    with torch.no_grad():
+        withe.edge_head.weight.normal_(0, 0.5)
+    assert not torch.allclose(withe(lr, d), plain(lr, d), atol=1e-4)

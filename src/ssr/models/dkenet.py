@@ -35,6 +35,14 @@ previous kernels (over-sharpening or ringing where a kernel was too wide, residu
 was too narrow), as DAN's estimator does. Without it, rounds 2-3 differ from round 1 only by the
 depth of the sharper picture, which the depth network barely changes (docs/svkr.md).
 
+``edges=True`` (our extension, issue 17) adds the training-free blur evidence of
+:func:`edge_evidence` (the blur width read off the picture's edges from two re-blurs, spread over
+the picture, and how much edge support each pixel has) through a zero-initialised convolution
+added to the first features, so that a DKENet initialised from one without it starts as that
+network exactly. The evidence is complementary to what the network learns: on validation pictures
+it follows piecewise and smooth fields better than the shipped DKENet and depth fields worse
+(research/README.md, ``edge_blur_probe.py``).
+
 ``use_depth=False`` builds the same network with a constant depth input: the "DKENet without
 depth" ablation (the SFT layers reduce to learned per-channel affines and the context layer to
 a global average).
@@ -89,16 +97,19 @@ class DKENet(SSRModel):
         detail: also feed :func:`detail_features` (band-pass luma at two scales and their local
             energy ratio, a contrast-invariant sharpness cue) to the first layer.
         feedback: accept the previous round's restoration residual (:func:`feedback_input`).
+        edges: also feed :func:`edge_evidence` (zero-initialised, see the module docstring).
     """
 
     def __init__(self, scale: int = 4, kernel_size: int = 21, channels: int = 64, depth_channels: int = 16,
                  use_depth: bool = True, context_bins: int = 8, head: str = "taps", atoms: int = 64,
-                 detail: bool = False, feedback: bool = False):
+                 detail: bool = False, feedback: bool = False, edges: bool = False):
+        extra = {"edges": True} if edges else {}  # configs of nets without it stay as they were
         super().__init__(scale=scale, kernel_size=kernel_size, channels=channels, depth_channels=depth_channels,
                          use_depth=use_depth, context_bins=context_bins, head=head, atoms=atoms, detail=detail,
-                         feedback=feedback)
+                         feedback=feedback, **extra)
         self.detail = detail
         self.feedback = feedback
+        self.edges = edges
         if head not in ("taps", "atoms"):
             raise ValueError(f"head must be 'taps' or 'atoms', got {head!r}")
         c, dc = channels, depth_channels
@@ -110,6 +121,9 @@ class DKENet(SSRModel):
         if feedback:
             self.feedback_head = nn.Conv2d(3 * scale * scale, c, 3, padding=1, bias=False)
             nn.init.zeros_(self.feedback_head.weight)  # starts as the plain DKENet
+        if edges:
+            self.edge_head = nn.Conv2d(EDGE_CHANNELS, c, 3, padding=1, bias=False)
+            nn.init.zeros_(self.edge_head.weight)  # starts as the net without edge evidence
         self.da1 = DABlock(c, dc)
         self.down = nn.Sequential(nn.Conv2d(c, c, 3, stride=2, padding=1), act)
         self.da2 = DABlock(c, dc)
@@ -153,6 +167,8 @@ class DKENet(SSRModel):
         x = self.head(torch.cat([x, detail_features(lr)], 1) if self.detail else x)
         if self.feedback and feedback is not None:
             x = x + self.feedback_head(feedback * FEEDBACK_GAIN)
+        if self.edges:
+            x = x + self.edge_head(edge_evidence(lr).to(x.dtype))
         x1 = self.da1(x, d0)
         x2 = self.da2(self.down(x1), d_half)
         if self.context is not None:
@@ -243,6 +259,57 @@ def detail_features(lr: torch.Tensor) -> torch.Tensor:
     hp1, hp2 = y - box(y, 1), y - box(y, 3)
     ratio = box(hp1.abs(), 2) / (box(hp2.abs(), 2) + 0.01)
     return torch.cat([hp1 * 8, hp2 * 8, ratio], 1).to(lr.dtype)
+
+
+def _gradient(y: torch.Tensor) -> torch.Tensor:
+    """Central-difference gradient magnitude of ``B x 1 x h x w``."""
+    gx = F.pad(y, (1, 1, 0, 0), mode="replicate")
+    gy = F.pad(y, (0, 0, 1, 1), mode="replicate")
+    return torch.sqrt(((gx[..., 2:] - gx[..., :-2]) / 2) ** 2 + ((gy[..., 2:, :] - gy[..., :-2, :]) / 2) ** 2)
+
+
+def edge_sigma(lr: torch.Tensor, a: float = 0.3, b: float = 0.6, q: float = 0.8
+               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Blur read off the edges of an LR batch ``B x 3 x h x w``, without learning.
+
+    A step edge blurred by a Gaussian of sigma ``s`` has a gradient peak ``A / (sqrt(2 pi) s)``;
+    re-blurred by Gaussians of ``a < b`` the peaks' ratio is ``R = sqrt(s^2 + b^2) / sqrt(s^2 + a^2)``,
+    so ``s^2 = (b^2 - R^2 a^2) / (R^2 - 1)`` whatever the edge's contrast (a defocus-map idea; the
+    smaller re-blur tames noise). The central difference averages the gradient over 2 px, a box of
+    variance 1/3 that both re-blurs carry, which is taken off ``s^2``. Edge pixels: local maxima of the gradient above its ``q``
+    quantile in each picture.
+
+    Returns: sigma ``B x 1 x h x w`` in LR px (0..4, meaningful at edges), the edge mask and the
+    edge weights (gradient strength at edges, 0 elsewhere), both ``B x 1 x h x w``.
+    """
+    from ..degradation.apply import gaussian_blur
+
+    y = (0.299 * lr[:, :1] + 0.587 * lr[:, 1:2] + 0.114 * lr[:, 2:3]).float()
+    ga, gb = _gradient(gaussian_blur(y, a)), _gradient(gaussian_blur(y, b))
+    floor = torch.quantile(ga.flatten(1), q, dim=1).view(-1, 1, 1, 1)
+    edge = (ga == F.max_pool2d(ga, 3, stride=1, padding=1)) & (ga > floor)
+    r2 = (ga / gb.clamp_min(1e-6)) ** 2
+    s2 = (b * b - r2 * a * a) / (r2 - 1).clamp_min(1e-3) - 1 / 3
+    return s2.clamp(0, 16).sqrt(), edge, edge.float() * ga
+
+
+#: channels of :func:`edge_evidence`
+EDGE_CHANNELS = 2
+
+
+def edge_evidence(lr: torch.Tensor, spread: float = 8.0) -> torch.Tensor:
+    """The edge blur estimate of :func:`edge_sigma` spread over the picture ``B x 3 x h x w`` by
+    normalised convolution (a Gaussian of ``spread`` LR px, weighted by edge strength), and the
+    local edge support (the blurred edge mask, x8): ``B x 2 x h x w``, float32. Where no edge is
+    near, the estimate falls back to the picture's edge-weighted mean and the support is near 0."""
+    from ..degradation.apply import gaussian_blur
+
+    sigma, edge, weight = edge_sigma(lr)
+    num, den = gaussian_blur(weight * sigma, spread), gaussian_blur(weight, spread)
+    mean = (weight * sigma).sum((2, 3), keepdim=True) / weight.sum((2, 3), keepdim=True).clamp_min(1e-8)
+    tiny = den.amax((2, 3), keepdim=True) * 1e-3 + 1e-8
+    dense = torch.where(den > tiny, num / den.clamp_min(1e-8), mean)
+    return torch.cat([dense, gaussian_blur(edge.float(), spread) * 8], 1)
 
 
 def atom_bank(n: int, k: int, scale: int) -> torch.Tensor:
