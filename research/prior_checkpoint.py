@@ -13,7 +13,7 @@ the folder's default realism (``pipeline.json``).
         --field piecewise smooth --methods mean-kernel svkr true-kernels --weights runs/pipe_c400 --threads 1 --out runs/kb_c400
     ssr bench --data ../shared/datasets/train/BSDS500-test:noise-jpeg --limit 22 --methods ssr-fidelity \\
         ssr-fidelity-nocond --weights runs/pipe_c400 --metrics psnr ssim --threads 1 --out runs/val_c400
-    python research/prior_checkpoint.py runs/pipe_cand --fidelity research/candidates/prior_fidelity_kernelmix --realism 0.9
+    python research/prior_checkpoint.py runs/pipe_frozen --fidelity runs/prior_kmix_frozen/final --realism 0.9
 """
 from __future__ import annotations
 
