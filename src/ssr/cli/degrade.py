@@ -29,7 +29,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives the same LR (default 0)")
     p.add_argument("--preset", default="noise-jpeg", choices=PRESETS, help="degradation regime (default noise-jpeg)")
     p.add_argument("--field", default="depth", choices=FIELD_KINDS,
-                   help="how blur varies: with depth (default), smoothly at random, or not at all")
+                   help="how blur varies: with depth (default), smoothly at random, not at all, by regions "
+                   "(piecewise) or growing away from the centre like a lens's aberrations (radial)")
     p.add_argument("--family", default="gaussian", choices=FAMILIES, help="kernel family (default gaussian)")
     p.add_argument("--motion", type=float, default=0.0, metavar="P",
                    help="probability of adding a global camera-shake component (default 0)")
