@@ -3,8 +3,10 @@
 Builds the stage's trainer from a config (its fixed validation batch is drawn from the
 config's own degradation recipes and seed, never from ``eval/``), loads each weights folder in
 turn and prints the stage's ``evaluate()`` metrics (the non-blind stage: ``val_psnr`` on SR with
-the true kernels, and bicubic's). Use it to choose between a continued run and the shipped
-weights on validation data only, before scoring the winner on the benchmarks.
+the true kernels, and bicubic's). Each folder is built with the network options it was saved
+with (its ``config.json``), whatever the config's ``model`` says. Use it to choose between a
+continued run and the shipped weights on validation data only, before scoring the winner on the
+benchmarks.
 
     python research/stage_val.py --config configs/nonblind_cpu_more.yaml \\
         --weights src/ssr/weights/svkr/nonblind runs/nb_cpu_more/final [--stage nonblind] [--threads 2]
@@ -16,6 +18,19 @@ import sys
 import tempfile
 
 import torch
+
+
+def saved_model_config(folder: str) -> dict:
+    """The network options a weights folder was saved with (its ``config.json``), so that each
+    folder is scored as the network it is (``DKENet(edges=True)`` beside a DKENet without the
+    input), not as the config's model with the fitting tensors loaded; ``{}`` where it has none."""
+    import json
+    from pathlib import Path
+
+    path = Path(folder) / "config.json"
+    if not path.is_file():
+        return {}
+    return dict(json.loads(path.read_text()).get("config", {}))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         rows = []
         for folder in args.weights:
             # time_budget_s / steps do not matter: nothing is trained; the seed fixes the batch
-            over = {"stage": args.stage, "init_from": folder, "mixed_precision": "no", "ema_decay": 0}
+            over = {"stage": args.stage, "init_from": folder, "mixed_precision": "no", "ema_decay": 0,
+                    "model": saved_model_config(folder)}
             if args.data_root:
                 over["data"] = {"roots": list(args.data_root)}
             cfg = load_config(args.config, cls.defaults, over)

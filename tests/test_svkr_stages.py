@@ -154,6 +154,48 @@ def test_stage_val_reproduces_the_trainers_validation(tmp_path, capsys):
                            "--data-root", str(data)]) == 2
 
 
+def test_dkenet_with_edge_evidence_trains_and_stage_val_builds_it_as_saved(stage12, tmp_path, capsys):
+    """DKENet(edges=True) trains from a DKENet without the input (only the zero edge head is new),
+    and research/stage_val.py scores a folder as the network it was saved as, even with a config
+    whose model lacks ``edges``: the trainer's logged validation is reproduced, and a strong edge
+    head scores differently from a zeroed one."""
+    import csv
+    import sys
+
+    _, data, _, base = stage12
+    model = {**SSRModel.from_pretrained(base).config, "edges": True}
+    (tmp_path / "e").mkdir()
+    out = get_stage("dkenet")(load_config(CONFIGS / "dkenet_tiny.yaml", get_stage("dkenet").defaults, {
+        "stage": "dkenet", "data": {"roots": [str(data)]}, "model": model, "init_from": str(base)}),
+        tmp_path / "e", device="cpu").fit()
+    dk = SSRModel.from_pretrained(out)
+    assert dk.edges and set(dk.state_dict()) - set(SSRModel.from_pretrained(base).state_dict()) == {"edge_head.weight"}
+    assert dk.edge_head.weight.abs().sum() > 0  # it learned from the evidence
+    logged = list(csv.DictReader(open(tmp_path / "e" / "eval.csv")))[-1]
+    with torch.no_grad():
+        dk.edge_head.weight.normal_(0, 0.5, generator=torch.Generator().manual_seed(0))
+    dk.save_pretrained(tmp_path / "strong")
+    with torch.no_grad():
+        dk.edge_head.weight.zero_()
+    dk.save_pretrained(tmp_path / "zero")
+    sys.path.insert(0, str(CONFIGS.parent / "research"))
+    try:
+        import stage_val
+    finally:
+        sys.path.pop(0)
+    folders = [out, tmp_path / "strong", tmp_path / "zero"]
+    assert stage_val.main(["--stage", "dkenet", "--config", str(CONFIGS / "dkenet_tiny.yaml"), "--weights",
+                           *map(str, folders), "--data-root", str(data), "--threads", "1"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    keys = [k.strip() for k in next(x for x in lines if x.startswith("| weights")).strip("| ").split("|")[1:]]
+    rows = [dict(zip(keys, (float(v) for v in next(x for x in lines if x.startswith(f"| {f} ")).strip("| ").split("|")[1:])))
+            for f in folders]
+    assert len(keys) == 3 and all(len(r) == 3 for r in rows)
+    for k, v in rows[0].items():
+        assert abs(v - float(logged[k])) < 1e-3, (k, v, logged[k])
+    assert max(abs(rows[1][k] - rows[2][k]) for k in keys) > 1e-3
+
+
 def test_dkenet_with_feedback_trains_two_rounds(stage12, tmp_path):
     import csv
 
