@@ -5,7 +5,8 @@ whatever the edge's contrast) is taken at edge pixels (local maxima of the gradi
 picture's noise floor) and spread over the picture by edge-strength weighted normalised
 convolution (``DKENet(edges=True)`` takes the same map: :func:`ssr.models.dkenet.edge_evidence`).
 Scored, per picture, by the Pearson correlation of the width maps as ``ssr bench --kernels`` does,
-against the true field's RMS radius; SVKR's own figures on the same pictures are in research/README.md (kernel_smoothing.py, ``raw`` rows).
+against the true field's RMS radius; SVKR's own figures on the same pictures are in
+research/README.md (kernel_smoothing.py, ``raw`` rows).
 
     python research/edge_blur_probe.py --limit 10 --svkr    # the figures of research/README.md
 """
@@ -18,18 +19,13 @@ from pathlib import Path
 
 import torch
 
-from ssr.degradation.apply import gaussian_blur
+from ssr.degradation.apply import weighted_blur
 from ssr.degradation.fields import kernel_width
 from ssr.eval.kernel_bench import width_corr
 from ssr.models.dkenet import edge_sigma
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from kernel_smoothing import add_set_arguments, degraded_sets  # noqa: E402
-
-
-def spread(sigma: torch.Tensor, weight: torch.Tensor, s: float) -> torch.Tensor:
-    """The edge estimates spread over the picture: normalised convolution with a Gaussian of ``s`` px."""
-    return gaussian_blur(weight * sigma, s) / gaussian_blur(weight, s).clamp_min(1e-8)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -58,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
         for deg in pictures:
             true_w = kernel_width(deg.kernels)[0]
             sigma, edge, weight = edge_sigma(deg.lr, args.a, args.b, args.q)
-            dense = {s: spread(sigma, weight, s)[0, 0] for s in args.spreads}
+            dense = {s: weighted_blur(sigma, weight, s)[0, 0] for s in args.spreads}
             for s in args.spreads:
                 dense_c[s].append(width_corr(dense[s], true_w))
             m = edge[0, 0]

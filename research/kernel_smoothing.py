@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from ssr.degradation import DegradationConfig, apply_kernel_field
-from ssr.degradation.apply import gaussian_blur
+from ssr.degradation.apply import gaussian_blur, weighted_blur
 from ssr.degradation.fields import kernel_width
 from ssr.eval.datasets import degrade_source, image_seed
 from ssr.eval.kernel_bench import _psnr, width_corr
@@ -46,7 +46,7 @@ def variant(name: str, k: torch.Tensor, conf: torch.Tensor) -> torch.Tensor:
     if kind == "gauss":
         return gaussian_blur(k, s)
     if kind == "conf":
-        spread = gaussian_blur(conf * k, s) / gaussian_blur(conf, s).clamp_min(1e-6)
+        spread = weighted_blur(k, conf, s, eps=1e-6)
         out = conf * k + (1 - conf) * spread
         return out / out.sum(1, keepdim=True)
     raise ValueError(name)

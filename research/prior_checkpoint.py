@@ -6,7 +6,8 @@ would run (SVKR's last round), before anything is exported or shipped. The gener
 from the checkpoint's EMA, as the trainer's export does. An exported set (a folder with
 ``model.safetensors`` and ``config.json``, e.g. a candidate of research/candidates/) is linked as it
 is, so bench cells keyed by its bytes are the ones the shipped copy will reuse; ``--realism`` sets
-the folder's default realism (``pipeline.json``).
+the folder's default realism (``pipeline.json``); ``--dkenet`` links a DKENet weights folder as
+``svkr/dkenet`` (a candidate estimator scored in the whole loop).
 
     python research/prior_checkpoint.py runs/pipe_c400 --fidelity runs/prior_fid_cond/checkpoints/step_00000400
     ssr bench --kernels --sr --data ../shared/datasets/train/BSDS500-test:blur-only --limit 10 \\
@@ -14,6 +15,7 @@ the folder's default realism (``pipeline.json``).
     ssr bench --data ../shared/datasets/train/BSDS500-test:noise-jpeg --limit 22 --methods ssr-fidelity \\
         ssr-fidelity-nocond --weights runs/pipe_c400 --metrics psnr ssim --threads 1 --out runs/val_c400
     python research/prior_checkpoint.py runs/pipe_frozen --fidelity runs/prior_kmix_frozen/final --realism 0.9
+    python research/prior_checkpoint.py runs/pipe_dkedges --dkenet research/candidates/dkenet_edges
 """
 from __future__ import annotations
 
@@ -25,10 +27,12 @@ from pathlib import Path
 from ssr.pipeline import DEFAULT_DIR as SHIPPED
 
 
-def build(out: Path, checkpoints: dict[str, Path], base: Path = SHIPPED, realism: float | None = None) -> Path:
+def build(out: Path, checkpoints: dict[str, Path], base: Path = SHIPPED, realism: float | None = None,
+          dkenet: Path | None = None) -> Path:
     """Write ``out``: links to the pipeline folder ``base`` (default: the shipped weights), with
     ``prior/<name>`` from ``checkpoints[name]`` (a checkpoint: ``base``'s set gives the architecture;
-    an exported set: linked) and, with ``realism``, ``pipeline.json`` at that default realism."""
+    an exported set: linked), with ``realism`` ``pipeline.json`` at that default realism, and with
+    ``dkenet`` (a DKENet weights folder) ``svkr/dkenet`` linked to it."""
     import json
 
     from safetensors.torch import load_file
@@ -40,12 +44,19 @@ def build(out: Path, checkpoints: dict[str, Path], base: Path = SHIPPED, realism
         if not (ck / "ema.safetensors").is_file() and not _exported(ck):
             raise SSRError(f"{ck}: no ema.safetensors (a checkpoint folder of `ssr train prior`?) "
                            "nor model.safetensors + config.json (an exported set)")
+    if dkenet is not None and SSRModel.saved_meta(dkenet).get("class") != "DKENet":
+        raise SSRError(f"{dkenet}: not a DKENet weights folder")
     if out.exists():
         shutil.rmtree(out)
     (out / "prior").mkdir(parents=True)
+    own = {"prior"} | ({"pipeline.json"} if realism is not None else set()) | ({"svkr"} if dkenet is not None else set())
     for item in base.iterdir():
-        if item.name != "prior" and not item.name.startswith("__") and not (realism is not None and item.name == "pipeline.json"):
+        if item.name not in own and not item.name.startswith("__"):
             (out / item.name).symlink_to(item.resolve())
+    if dkenet is not None:
+        (out / "svkr").mkdir()
+        for item in (base / "svkr").iterdir():
+            (out / "svkr" / item.name).symlink_to((dkenet if item.name == "dkenet" else item).resolve())
     if realism is not None:
         settings = json.loads((base / "pipeline.json").read_text())
         (out / "pipeline.json").write_text(json.dumps({**settings, "realism": float(realism)}, indent=2) + "\n")
@@ -77,15 +88,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fidelity", type=Path, metavar="CKPT", help="checkpoint folder (or exported set) for prior/fidelity")
     ap.add_argument("--perceptual", type=Path, metavar="CKPT", help="checkpoint folder (or exported set) for prior/perceptual")
     ap.add_argument("--realism", type=float, help="the folder's default realism (pipeline.json; default the base's)")
+    ap.add_argument("--dkenet", type=Path, metavar="DIR", help="DKENet weights folder for svkr/dkenet")
     args = ap.parse_args(argv)
     from ssr.errors import SSRError
 
     cks = {n: p for n, p in (("fidelity", args.fidelity), ("perceptual", args.perceptual)) if p is not None}
-    if not cks:
-        print("error: give --fidelity and/or --perceptual", file=sys.stderr)
+    if not cks and args.dkenet is None:
+        print("error: give --fidelity, --perceptual and/or --dkenet", file=sys.stderr)
         return 2
     try:
-        print(f"wrote {build(args.out, cks, realism=args.realism)}")
+        print(f"wrote {build(args.out, cks, realism=args.realism, dkenet=args.dkenet)}")
     except SSRError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

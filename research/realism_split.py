@@ -14,7 +14,7 @@ A variant is worth building only if it reaches a lower NIQE than the interpolati
 same PSNR-Y and SSIM. Choose on training pictures only (default ``train/BSDS500-test/10*`` with
 the noise-jpeg recipe, the validation pictures of ``research/choose_realism.py``; never eval/):
 
-    python research/realism_split.py --limit 22 --threads 1
+    python research/realism_split.py --limit 22 --threads 1    # the figures of research/README.md
 """
 from __future__ import annotations
 
@@ -55,9 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", default=str(ROOT.parent / "shared/datasets/train/BSDS500-test") + ":noise-jpeg")
     ap.add_argument("--limit", type=int, default=22)
     ap.add_argument("--weights", default=None, help="pipeline folder (default: the shipped weights)")
-    ap.add_argument("--interp", type=float, nargs="*", default=[0.75, 0.85, 0.9])
-    ap.add_argument("--amounts", type=float, nargs="+", default=[0.75, 0.9, 1.0])
-    ap.add_argument("--sigmas", type=float, nargs="+", default=[1.0, 2.0])
+    ap.add_argument("--interp", type=float, nargs="*", default=[0.75, 0.85, 0.9, 0.95])
+    ap.add_argument("--amounts", type=float, nargs="+", default=[0.6, 0.75, 0.85, 1.0])
+    ap.add_argument("--sigmas", type=float, nargs="+", default=[1.0, 2.0, 4.0])
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -69,11 +69,13 @@ def main(argv: list[str] | None = None) -> int:
         sr = (sr[0].clamp(0, 1) * 255).round() / 255  # scored as the saved 8-bit picture
         rows.setdefault(name, []).append((psnr(sr, hr, crop=4), ssim(sr, hr, crop=4), niqe(sr)))
 
+    def run(lr: torch.Tensor, realism: float) -> torch.Tensor:
+        return pipe(lr, diffusion=False, realism=realism).image.float()
+
     for item in ds:
-        run = lambda r: pipe(item.lr, diffusion=False, realism=r).image.float()  # noqa: E731
-        fid, per = run(0.0), run(1.0)
+        fid, per = run(item.lr, 0.0), run(item.lr, 1.0)
         for r in args.interp:
-            score(f"interp-{r:g}", run(r), item.hr)
+            score(f"interp-{r:g}", run(item.lr, r), item.hr)
         score("interp-0", fid, item.hr)
         score("interp-1", per, item.hr)
         for name, s, a in variants(args):

@@ -20,19 +20,6 @@ import tempfile
 import torch
 
 
-def saved_model_config(folder: str) -> dict:
-    """The network options a weights folder was saved with (its ``config.json``), so that each
-    folder is scored as the network it is (``DKENet(edges=True)`` beside a DKENet without the
-    input), not as the config's model with the fitting tensors loaded; ``{}`` where it has none."""
-    import json
-    from pathlib import Path
-
-    path = Path(folder) / "config.json"
-    if not path.is_file():
-        return {}
-    return dict(json.loads(path.read_text()).get("config", {}))
-
-
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", required=True, help="the stage's YAML config (sets the validation batch)")
@@ -44,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     from ssr.errors import SSRError
+    from ssr.models.base import SSRModel
     from ssr.train import get_stage, load_config
 
     try:
@@ -52,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
         for folder in args.weights:
             # time_budget_s / steps do not matter: nothing is trained; the seed fixes the batch
             over = {"stage": args.stage, "init_from": folder, "mixed_precision": "no", "ema_decay": 0,
-                    "model": saved_model_config(folder)}
+                    "model": dict(SSRModel.saved_meta(folder).get("config", {}))}
             if args.data_root:
                 over["data"] = {"roots": list(args.data_root)}
             cfg = load_config(args.config, cls.defaults, over)

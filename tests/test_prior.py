@@ -394,6 +394,34 @@ def test_research_prior_checkpoint_links_an_exported_set_and_sets_realism(tiny_t
     assert settings == {**want, "realism": 0.9} and not (out / "pipeline.json").is_symlink()
 
 
+def test_research_prior_checkpoint_links_a_dkenet(tiny_trunk, tmp_path):
+    """research/prior_checkpoint.py --dkenet: ``svkr/dkenet`` is the given folder, the rest of
+    ``svkr/`` and the pipeline are the base's, the pipeline loads with it; a folder that holds
+    another model is refused."""
+    import sys
+
+    from ssr.models.base import SSRModel
+    from ssr.models.dkenet import DKENet
+    from ssr.pipeline import SSRPipeline
+
+    from tiny import tiny_pipeline
+
+    sys.path.insert(0, str(CONFIGS.parent / "research"))
+    try:
+        from prior_checkpoint import build
+    finally:
+        sys.path.pop(0)
+    base = tiny_prior_sets(tiny_pipeline(tmp_path / "pipe"))
+    DKENet(**{**SSRModel.from_pretrained(base / "svkr" / "dkenet").config, "edges": True}).save_pretrained(tmp_path / "dk")
+    out = build(tmp_path / "out", {}, base=base, dkenet=tmp_path / "dk")
+    assert (out / "svkr" / "dkenet").resolve() == (tmp_path / "dk").resolve()
+    assert (out / "svkr" / "nonblind").resolve() == (base / "svkr" / "nonblind").resolve()
+    assert (out / "prior" / "fidelity").resolve() == (base / "prior" / "fidelity").resolve()
+    assert SSRPipeline.from_pretrained(out, device="cpu").svkr.dkenet.edges
+    with pytest.raises(SSRError, match="not a DKENet"):
+        build(tmp_path / "o2", {}, base=base, dkenet=base / "svkr" / "nonblind")
+
+
 def test_research_realism_split_blend_keeps_the_fidelity_low_frequencies():
     """research/realism_split.py: amount 0 is the fidelity output, sigma 0 the plain pixel blend,
     and a perceptual output that differs from the fidelity one only by a constant offset (low

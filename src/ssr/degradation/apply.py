@@ -167,6 +167,13 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
 VARIABLE_BLUR_LEVELS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0)
 
 
+
+def weighted_blur(x: torch.Tensor, weight: torch.Tensor, sigma: float, eps: float = 1e-8) -> torch.Tensor:
+    """Normalised convolution: ``G * (w x) / G * w`` with the Gaussian of :func:`gaussian_blur`,
+    ``x`` ``B x C x H x W`` and ``weight`` ``B x 1 x H x W`` (the local weighted mean of ``x``:
+    values where the weight is high spread over where it is low; ``eps`` bounds the division)."""
+    return gaussian_blur(weight * x, sigma) / gaussian_blur(weight, sigma).clamp_min(eps)
+
 def variable_blur(x: torch.Tensor, sigma: torch.Tensor, levels=VARIABLE_BLUR_LEVELS) -> torch.Tensor:
     """Spatially variant isotropic Gaussian blur: pixel ``p`` of ``x`` (``B x C x H x W``) blurred
     by ``sigma[p]`` (``B x 1 x H x W``, px; clamped to the levels' range), as the per-pixel linear

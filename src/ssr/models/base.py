@@ -76,6 +76,19 @@ class SSRModel(nn.Module):
         write_json(folder / CONFIG_NAME, meta)
         return folder
 
+    @staticmethod
+    def saved_meta(folder: str | os.PathLike) -> dict:
+        """The ``config.json`` of a folder written by :meth:`save_pretrained`: ``class``, ``config``
+        (the constructor's options) and ``extra`` (``SSRError`` where it is missing or corrupt)."""
+        folder = Path(folder)
+        cfg_path, w_path = folder / CONFIG_NAME, folder / WEIGHTS_NAME
+        if not cfg_path.is_file() or not w_path.is_file():
+            raise SSRError(f"no SSR model in {folder} (expected {CONFIG_NAME} and {WEIGHTS_NAME})")
+        try:
+            return json.loads(cfg_path.read_text())
+        except json.JSONDecodeError as exc:
+            raise SSRError(f"corrupt {cfg_path}: {exc}") from None
+
     @classmethod
     def from_pretrained(cls, folder: str | os.PathLike, device: str | torch.device | None = None,
                         strict: bool = True) -> "SSRModel":
@@ -83,13 +96,8 @@ class SSRModel(nn.Module):
         from safetensors.torch import load_file
 
         folder = Path(folder)
-        cfg_path, w_path = folder / CONFIG_NAME, folder / WEIGHTS_NAME
-        if not cfg_path.is_file() or not w_path.is_file():
-            raise SSRError(f"no SSR model in {folder} (expected {CONFIG_NAME} and {WEIGHTS_NAME})")
-        try:
-            meta = json.loads(cfg_path.read_text())
-        except json.JSONDecodeError as exc:
-            raise SSRError(f"corrupt {cfg_path}: {exc}") from None
+        w_path = folder / WEIGHTS_NAME
+        meta = SSRModel.saved_meta(folder)
         name = meta.get("class")
         if name not in MODEL_REGISTRY:
             import importlib

@@ -302,13 +302,13 @@ def edge_evidence(lr: torch.Tensor, spread: float = 8.0) -> torch.Tensor:
     normalised convolution (a Gaussian of ``spread`` LR px, weighted by edge strength), and the
     local edge support (the blurred edge mask, x8): ``B x 2 x h x w``, float32. Where no edge is
     near, the estimate falls back to the picture's edge-weighted mean and the support is near 0."""
-    from ..degradation.apply import gaussian_blur
+    from ..degradation.apply import gaussian_blur, weighted_blur
 
     sigma, edge, weight = edge_sigma(lr)
-    num, den = gaussian_blur(weight * sigma, spread), gaussian_blur(weight, spread)
+    den = gaussian_blur(weight, spread)
     mean = (weight * sigma).sum((2, 3), keepdim=True) / weight.sum((2, 3), keepdim=True).clamp_min(1e-8)
     tiny = den.amax((2, 3), keepdim=True) * 1e-3 + 1e-8
-    dense = torch.where(den > tiny, num / den.clamp_min(1e-8), mean)
+    dense = torch.where(den > tiny, weighted_blur(sigma, weight, spread), mean)
     return torch.cat([dense, gaussian_blur(edge.float(), spread) * 8], 1)
 
 
