@@ -46,12 +46,12 @@ class Table:
 KERNEL_SETS = ["bsd100:noise-jpeg@builtin", "bsd100:no-noise", "bsd100:blur-only", "set14:noise-jpeg"]
 
 #: the methods of the quality tables of the README and the model card (benchmarks/quality_tables.py)
-EVAL_METHODS = ["bicubic", "realesrgan", "ssr-svkr", "ssr-fidelity", "ssr-realism-0.25", "ssr-realism-0.5",
+EVAL_METHODS = ["bicubic", "realesrgan", "ssr-svkr", "ssr-fidelity", "ssr-fidelity-x8", "ssr-realism-0.25", "ssr-realism-0.5",
                 "ssr", "ssr-realism-1", "ssr-diffusion-0.25", "ssr-prior-nocond", "ssr-prior-kernels", "ssr-prior-t1",
                 "ssr-fidelity-nocond", "ssr-fidelity-kernels", "ssr-fidelity-t1", "ssr-svkr-t1", "ssr-svkr-nodepth"]
 #: the validation pictures of the defaults (held out of the prior stage's training; never eval/)
 VAL_DATA = "../shared/datasets/train/BSDS500-test:noise-jpeg"
-VAL_METHODS = ["realesrgan", "ssr-svkr", "ssr-fidelity", "ssr-realism-0.25", "ssr-realism-0.5", "ssr-realism-0.75",
+VAL_METHODS = ["realesrgan", "ssr-svkr", "ssr-fidelity", "ssr-fidelity-x8", "ssr-realism-0.25", "ssr-realism-0.5", "ssr-realism-0.75",
                "ssr-realism-0.8", "ssr-realism-0.85", "ssr-realism-0.9", "ssr-realism-1", "ssr-diffusion-0.25"]
 QUALITY = ["--metrics", "psnr", "ssim", "niqe", "--threads", "1", "--crops", "0", "--quiet"]
 EVAL_BENCH = ["ssr", "bench", "--data", "realsr", "bsd100:noise-jpeg", "--methods", *EVAL_METHODS, *QUALITY,

@@ -156,7 +156,10 @@ def test_bench_errors_are_one_line(case, data, tmp_path, capsys):
     assert len(lines) == 1 and lines[0].startswith("error:"), err
 
 
-def test_registry():
+def test_registry(monkeypatch):
+    from ssr.eval import methods
+
+    monkeypatch.setattr(methods, "_REGISTRY", dict(methods._REGISTRY))  # "test-double" stays in this test
     assert {"bicubic", "realesrgan"} <= set(available_methods())
     with pytest.raises(SSRError, match="unknown method"):
         get_method("nosuch")

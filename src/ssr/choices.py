@@ -63,6 +63,7 @@ PRIOR_ABLATIONS = {"t1": (1, ("kernels", "depth")), "kernels": (1, ("kernels",))
 for _mode, _realism in (("fidelity", 0.0), ("prior", "default")):
     SVKR_METHODS[f"ssr-{_mode}"] = {"rounds": 3, "realism": _realism}
     SVKR_METHODS[f"ssr-{_mode}-bokeh"] = {"rounds": 3, "realism": _realism, "keep_bokeh": True}  # depth of field
+    SVKR_METHODS[f"ssr-{_mode}-x8"] = {"rounds": 3, "realism": _realism, "ensemble": True}  # --ensemble
     for _suffix, (_rounds, _mods) in PRIOR_ABLATIONS.items():
         SVKR_METHODS[f"ssr-{_mode}-{_suffix}"] = {"rounds": _rounds, "realism": _realism, "modalities": _mods}
 del _mode, _realism, _suffix, _rounds, _mods

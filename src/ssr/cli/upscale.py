@@ -55,8 +55,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--base", metavar="PATH",
                    help="Stable-Diffusion-style folder (unet/, vae/) for latent-mode diffusion weights")
     p.add_argument("--ensemble", action="store_true",
-                   help="self-ensemble SVKR's last round over the 8 flips/rotations (a little more faithful "
-                        "but softer, about 3x slower SVKR)")
+                   help="self-ensemble SVKR's last round over the 8 flips/rotations: a little more faithful "
+                        "with --fidelity or --no-prior (about 5x slower); at the default realism it "
+                        "averages the texture away")
     p.add_argument("--svkr-rounds", type=int, default=3, metavar="T", help="refinement rounds T (default 3)")
     p.add_argument("--tile", type=int, default=256, metavar="PX",
                    help="LR tile side, bounds memory (default 256; 0 = no tiling)")

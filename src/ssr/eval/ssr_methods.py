@@ -7,6 +7,7 @@
 ``ssr-svkr-nodepth``  no depth: the DKENet trained without depth (``svkr/dkenet_nodepth``), T = 1
 ``ssr-fidelity``    SVKR, T = 3, last round by the prior-backed fidelity set (realism 0; ``ssr upscale --fidelity``)
 ``ssr-prior``       the same at the pipeline's default realism, no diffusion
+``ssr-{fidelity,prior}-x8``       the same with the self-ensemble of the last round (``--ensemble``)
 ``ssr-realism-R``   the same at each realism R of ``ssr.choices.REALISM_CURVE`` (the curve)
 ``ssr-{fidelity,prior}-t1``       ablation "kernels + depth, no refinement": T = 1
 ``ssr-{fidelity,prior}-kernels``  ablation "kernels only": T = 1, the prior net given a flat depth
