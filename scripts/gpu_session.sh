@@ -21,7 +21,9 @@
 # how to get 33 MB there within the carry limit). SSR_PRIOR_FIDELITY_CONFIG picks the fidelity
 # set's config (default configs/prior_fidelity_gpu.yaml; configs/prior_fidelity_gpu_kernelmix.yaml
 # teaches it to read kernel codes) and SSR_PRIOR_FIDELITY_INIT a weights folder to start it from
-# (e.g. a carried candidate of research/candidates/); SSR_PRIOR_SETS="fidelity" trains that set alone.
+# (e.g. a carried candidate of research/candidates/); SSR_PRIOR_PERCEPTUAL_CONFIG and
+# SSR_PRIOR_PERCEPTUAL_INIT do the same for the perceptual set (default configs/prior_perceptual_gpu.yaml);
+# SSR_PRIOR_SETS="fidelity" trains that set alone.
 set -u
 START=$(date +%s)
 TOTAL=${SSR_SECONDS:-540}
@@ -47,11 +49,9 @@ if [ "${SSR_PRIOR:-0}" = 1 ]; then
   B=$(( TOTAL - 40 ))
   SETS=${SSR_PRIOR_SETS:-fidelity perceptual}
   for set in $SETS; do
-    CFG=configs/prior_${set}_gpu.yaml; INIT=()
-    if [ "$set" = fidelity ]; then
-      CFG=${SSR_PRIOR_FIDELITY_CONFIG:-$CFG}
-      [ -n "${SSR_PRIOR_FIDELITY_INIT:-}" ] && INIT=(--init "$SSR_PRIOR_FIDELITY_INIT")
-    fi
+    U=$(echo "$set" | tr a-z A-Z); CV=SSR_PRIOR_${U}_CONFIG; IV=SSR_PRIOR_${U}_INIT; INIT=()
+    CFG=${!CV:-configs/prior_${set}_gpu.yaml}
+    [ -n "${!IV:-}" ] && INIT=(--init "${!IV}")
     python3 -m ssr train prior --config "$CFG" --out "$R/prior_$set" --time-budget "$B" \
       --device "$DEVICE" "${INIT[@]}" > "$OUT/prior_$set.log" 2>&1 &
   done
