@@ -191,6 +191,42 @@ def test_prior_sr_saves_only_deltas_and_merges_and_interpolates(tiny_trunk, tmp_
         interpolate(back, other, 1.5)
 
 
+def test_layer_wise_realism_keeps_the_ends_and_tilts_the_trunk(tiny_trunk):
+    import copy
+
+    from ssr.models.prior import PriorSR, _merged_state, interpolate, layer_alpha, trunk_position
+
+    a = PriorSR(lora_rank=2, levels=[0, 11, 23], kernel_width=8, depth_width=4, hidden=16)
+    b = copy.deepcopy(a)
+    torch.manual_seed(4)
+    for p in b.parameters():
+        if p.requires_grad:
+            torch.nn.init.normal_(p, std=0.1)
+    levels = [0, 11, 23]
+    assert trunk_position("trunk.conv_first.weight", 23, levels) == 0.0
+    assert trunk_position("trunk.body.0.rdbs.0.convs.0.weight", 23, levels) == 1 / 24
+    assert trunk_position("trunk.conv_up2.weight", 23, levels) == 1.0
+    assert trunk_position("fusions.1.gamma.0.weight", 23, levels) == 11 / 23
+    assert trunk_position("kernel_encoder.0.weight", 23, levels) == 0.5
+    assert layer_alpha(0.9, 0.0, 0.1) == 0.9 and layer_alpha(0.0, 3.0, 0.0) == 0.0 and layer_alpha(1.0, 3.0, 1.0) == 1.0
+    assert layer_alpha(0.9, 2.0, 0.0) < 0.9 < layer_alpha(0.9, 2.0, 1.0)  # tilt > 0: early layers nearer a
+    sa, sb = _merged_state(a), _merged_state(b)
+
+    def weight_of(net, key):  # where each tensor of an interpolated net lies between a and b
+        d = (sb[key] - sa[key]).float()
+        return float(((net.state_dict()[key].float() - sa[key].float()) * d).sum() / (d * d).sum())
+
+    flat, tilted = interpolate(a, b, 0.8), interpolate(a, b, 0.8, tilt=2.0)
+    first, last, early = "trunk.conv_first.weight", "trunk.conv_last.weight", "trunk.body.0.rdbs.0.convs.0.weight"
+    assert abs(weight_of(flat, first) - 0.8) < 1e-4 and abs(weight_of(flat, last) - 0.8) < 1e-4
+    assert abs(weight_of(tilted, first) - layer_alpha(0.8, 2.0, 0.0)) < 1e-4  # 0.8 ** 2
+    assert abs(weight_of(tilted, last) - layer_alpha(0.8, 2.0, 1.0)) < 1e-4  # 0.8 ** 0.5
+    assert weight_of(tilted, first) < weight_of(tilted, early) < weight_of(tilted, last)
+    for end, ref in ((0.0, sa), (1.0, sb)):  # the two sets themselves, whatever the tilt
+        net = interpolate(a, b, end, tilt=-3.0)
+        assert all(torch.allclose(net.state_dict()[k].float(), ref[k].float()) for k in ref)
+
+
 def test_prior_stage_trains_exports_and_resumes(tiny_trunk, tmp_path):
     import csv
 
@@ -274,6 +310,14 @@ def test_pipeline_last_round_uses_the_prior_and_realism_blends(tiny_trunk, tmp_p
     again = SSRPipeline.from_pretrained(pipe.save_pretrained(tmp_path / "copy"), device="cpu")
     assert again.realism == 0.25 and set(again.priors.folders) == {"fidelity", "perceptual"}
     assert torch.allclose(again(x, realism=0.0, precision="fp32").image, outs[0.0], atol=1e-5)
+    # a layer-wise blend (pipeline.json "realism_tilt") moves the middle of the curve, not its ends
+    pipe.priors.tilt, pipe.priors._net = 3.0, None
+    tilted = SSRPipeline.from_pretrained(pipe.save_pretrained(tmp_path / "tilted"), device="cpu")
+    assert tilted.priors.tilt == 3.0
+    assert (tilted(x, realism=0.5, precision="fp32").image - outs[0.5]).abs().mean() > 1e-5
+    assert torch.allclose(tilted(x, realism=1.0, precision="fp32").image, outs[1.0], atol=1e-5)
+    with pytest.raises(SSRError, match="realism_tilt"):
+        SSRPipeline(pipe.svkr, priors=pipe.priors.folders, realism_tilt="steep")
 
 
 def test_upscale_cli_realism_fidelity_and_no_prior(tiny_trunk, tmp_path):

@@ -18,7 +18,8 @@ Folder layout (what ``save_pretrained`` writes and ``from_pretrained`` reads)::
 With ``prior/`` present SVKR's last round runs the prior-backed network
 (:class:`ssr.models.prior.PriorSR`) instead of the light non-blind one; ``realism`` in [0, 1]
 picks the fidelity set (0), the perceptual set (1) or their network interpolation in between
-(``pipeline.json`` stores the default). With ``diffusion/`` present the pipeline then samples
+(``pipeline.json`` stores the default; its optional ``realism_tilt`` blends layer by layer,
+:func:`ssr.models.prior.layer_alpha`). With ``diffusion/`` present the pipeline then samples
 the residual ``HR - SR_T`` with the AMF-conditioned denoiser (:mod:`ssr.diffusion`); without
 it, or with ``diffusion=False``, it stops after SVKR.
 """
@@ -81,9 +82,11 @@ class PriorSets:
     sets it was built from are read again when the realism changes (about a second), which
     holds the resident memory to one generator instead of three (about 200 MB less)."""
 
-    def __init__(self, folders: dict[str, Path], device: torch.device | str):
+    def __init__(self, folders: dict[str, Path], device: torch.device | str, tilt: float = 0.0):
         self.folders = dict(folders)
         self.device = torch.device(device)
+        #: layer-wise realism (:func:`ssr.models.prior.layer_alpha`; 0: one blend weight for all)
+        self.tilt = float(tilt)
         self._net: tuple[float, torch.nn.Module] | None = None
 
     def __bool__(self) -> bool:
@@ -114,7 +117,7 @@ class PriorSets:
             if r in (0.0, 1.0):
                 net = self.model(PRIOR_SETS[int(r)])
             else:
-                net = interpolate(self.model("fidelity"), self.model("perceptual"), r)
+                net = interpolate(self.model("fidelity"), self.model("perceptual"), r, self.tilt)
             release_priors()
             from .heap import trim_heap
 
@@ -225,13 +228,16 @@ class SSRPipeline:
 
     def __init__(self, svkr: SVKR, depth_spec: str = "builtin", diffusion: "SSRDiffusion | None" = None,
                  strength: float = 1.0, start: float = 1.0, scheduler: str = "dpm++",
-                 priors: dict[str, Path] | None = None, realism: float = 1.0):
+                 priors: dict[str, Path] | None = None, realism: float = 1.0, realism_tilt: float = 0.0):
         from .heap import fixed_mmap_threshold
 
         fixed_mmap_threshold()  # memory bounded by the tile from Python too, not only from the CLI
         self.svkr = svkr
-        #: the prior-backed sets for SVKR's last round (``prior/`` folders; empty: none)
-        self.priors = PriorSets(priors or {}, svkr.device)
+        if not (isinstance(realism_tilt, (int, float)) and -8.0 <= float(realism_tilt) <= 8.0):
+            raise SSRError(f"realism_tilt must be a number in [-8, 8], got {realism_tilt!r}")
+        #: the prior-backed sets for SVKR's last round (``prior/`` folders; empty: none), blended
+        #: layer by layer with ``realism_tilt`` (``pipeline.json``; 0: one weight for all layers)
+        self.priors = PriorSets(priors or {}, svkr.device, tilt=realism_tilt)
         check_realism(realism)
         #: default realism (``pipeline.json`` "realism"; chosen per weights)
         self.realism = float(realism)
@@ -331,7 +337,8 @@ class SSRPipeline:
         priors = {n: root / "prior" / n for n in PRIOR_SETS if (root / "prior" / n / "config.json").is_file()}
         pipe = cls(svkr, depth_spec=spec, strength=meta["strength"],
                    start=float(meta.get("start", 1.0)), scheduler=str(meta.get("scheduler", "dpm++")),
-                   priors=priors, realism=float(meta.get("realism", 1.0)))
+                   priors=priors, realism=float(meta.get("realism", 1.0)),
+                   realism_tilt=meta.get("realism_tilt", 0.0))
         diff_dir = root / "diffusion"
         if meta["has_diffusion"] and load_diffusion is None and meta["strength"] == 0 and not base:
             pipe._diffusion_loader = lambda: cls._read_diffusion(diff_dir, device, base)
@@ -416,7 +423,8 @@ class SSRPipeline:
                                             "momentum": self.svkr.momentum, "scale": self.native_scale,
                                             "diffusion": self.diffusion is not None, "strength": self.strength,
                                             "start": self.start, "scheduler": self.scheduler,
-                                            **({"realism": self.realism} if self.has_prior else {})})
+                                            **({"realism": self.realism} if self.has_prior else {}),
+                                            **({"realism_tilt": self.priors.tilt} if self.priors.tilt else {})})
         return root
 
     @torch.no_grad()

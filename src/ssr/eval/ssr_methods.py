@@ -109,7 +109,8 @@ class SVKRUpscaler:
             net = pipe.priors.net(r)
             mods = tuple(modalities)
             self.final = net if mods == ("kernels", "depth") else NulledModalities(net, "kernels" in mods, "depth" in mods)
-            prior_tag = f"-prior{r:g}-{'+'.join(mods) or 'none'}-" + weights_digest(
+            tilt = f"-tilt{pipe.priors.tilt:g}" if pipe.priors.tilt else ""  # cells of tilt 0 keep their names
+            prior_tag = f"-prior{r:g}{tilt}-{'+'.join(mods) or 'none'}-" + weights_digest(
                 Path(weights or DEFAULT_DIR), [f"prior/{n}" for n in sorted(pipe.priors.folders)])
         if not use_depth:
             folder = Path(weights or DEFAULT_DIR) / "svkr" / "dkenet_nodepth"
@@ -176,7 +177,7 @@ class SSRUpscaler:
         start = "" if self.start == 1 else f"-from{self.start:g}"
         sched = "" if self.scheduler == "dpm++" else f"-{self.scheduler}"  # cells stored before it was a choice
         bf16 = "-bf16" if use_bf16(precision, self.pipe.device) else ""
-        real = "" if self.realism is None else f"-r{self.realism:g}"
+        real = "" if self.realism is None else f"-r{self.realism:g}" + (f"-tilt{self.pipe.priors.tilt:g}" if self.pipe.priors.tilt else "")
         self.signature = (f"{name}-s{steps or 'default'}-seed{seed}-T{self.rounds}-{mods}-x{self.strength:g}{start}"
                           f"{sched}{bf16}{real}-{digest}")
 

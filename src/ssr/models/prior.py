@@ -34,6 +34,7 @@ Shapes: ``lr B x 3 x h x w`` in [0, 1], ``codes B x n x h x w`` (standardised ke
 from __future__ import annotations
 
 import math
+import re
 from typing import Sequence
 
 import torch
@@ -232,10 +233,35 @@ def _ignore_frozen(module: PriorSR, incompatible) -> None:
     incompatible.missing_keys[:] = kept
 
 
-def interpolate(a: PriorSR, b: PriorSR, alpha: float) -> PriorSR:
-    """Network interpolation ``(1 - alpha) a + alpha b`` of two trained models, weight by weight
-    (adapters merged first), as a new merged :class:`PriorSR`. The two must share everything but
-    their trunks' weights and what was trained (same levels, encoders, kernel PCA)."""
+def trunk_position(key: str, blocks: int, levels) -> float:
+    """Where the tensor ``key`` of a merged :class:`PriorSR` state sits along the trunk: 0 at
+    ``conv_first``, ``(i + 1) / (blocks + 1)`` in RRDB block ``i``, 1 from ``conv_body`` on through
+    the upsampler, a fusion at its level ``levels[j] / blocks``, anything else (the kernel and
+    depth encoders, the PCA) 0.5."""
+    if key.startswith("trunk.conv_first"):
+        return 0.0
+    m = re.match(r"trunk\.body\.(\d+)\.", key)
+    if m:
+        return (int(m[1]) + 1) / (blocks + 1)
+    if key.startswith("trunk."):
+        return 1.0
+    m = re.match(r"fusions\.(\d+)\.", key)
+    return levels[int(m[1])] / blocks if m else 0.5
+
+
+def layer_alpha(alpha: float, tilt: float, position: float) -> float:
+    """The blend weight of a tensor at trunk ``position`` (0..1) for realism ``alpha`` and ``tilt``:
+    ``alpha ** 2 ** (tilt * (0.5 - position))``. ``tilt`` 0 gives ``alpha`` everywhere; ``tilt > 0``
+    keeps the early layers (structure) nearer the first set and moves the late ones (texture)
+    nearer the second; ``alpha`` 0 and 1 stay the two sets exactly, whatever the tilt."""
+    return float(alpha) ** (2.0 ** (float(tilt) * (0.5 - position)))
+
+
+def interpolate(a: PriorSR, b: PriorSR, alpha: float, tilt: float = 0.0) -> PriorSR:
+    """Network interpolation ``(1 - w) a + w b`` of two trained models, weight by weight
+    (adapters merged first), as a new merged :class:`PriorSR`; ``w`` is ``alpha`` for every
+    tensor, or with ``tilt`` the layer-wise weight of :func:`layer_alpha`. The two must share
+    everything but their trunks' weights and what was trained (same levels, encoders, kernel PCA)."""
     if not 0.0 <= alpha <= 1.0:
         raise ValueError("alpha must lie in [0, 1]")
     keep = ("kernel_size", "pca_components", "levels", "kernel_width", "depth_width", "hidden")
@@ -249,7 +275,12 @@ def interpolate(a: PriorSR, b: PriorSR, alpha: float) -> PriorSR:
     with torch.device("meta"):  # every tensor is assigned below: no random initialisation of 16.7 M weights
         out = PriorSR(prior=a.config["prior"] if alpha < 0.5 else b.config["prior"], lora_rank=0, merged=True,
                       trunk_arch=shape, **cfg)
-    out.load_state_dict({k: torch.lerp(sa[k].float(), sb[k].float(), alpha) if sa[k].is_floating_point() else sa[k].clone()
+    blocks, levels = shape[2], list(a.config["levels"])
+
+    def weight(k: str) -> float:
+        return alpha if tilt == 0 else layer_alpha(alpha, tilt, trunk_position(k, blocks, levels))
+
+    out.load_state_dict({k: torch.lerp(sa[k].float(), sb[k].float(), weight(k)) if sa[k].is_floating_point() else sa[k].clone()
                          for k in sa}, assign=True)
     return out.eval()
 
