@@ -16,6 +16,7 @@ the folder's default realism (``pipeline.json``); ``--dkenet`` links a DKENet we
         ssr-fidelity-nocond --weights runs/pipe_c400 --metrics psnr ssim --threads 1 --out runs/val_c400
     python research/prior_checkpoint.py runs/pipe_frozen --fidelity runs/prior_kmix_frozen/final --realism 0.9
     python research/prior_checkpoint.py runs/pipe_dkedges --dkenet research/candidates/dkenet_edges
+    python research/prior_checkpoint.py runs/pipe_tilt --realism 0.85 --realism-tilt 3   # a realism schedule
 """
 from __future__ import annotations
 
@@ -28,11 +29,11 @@ from ssr.pipeline import DEFAULT_DIR as SHIPPED
 
 
 def build(out: Path, checkpoints: dict[str, Path], base: Path = SHIPPED, realism: float | None = None,
-          dkenet: Path | None = None) -> Path:
+          dkenet: Path | None = None, tilt: float | None = None) -> Path:
     """Write ``out``: links to the pipeline folder ``base`` (default: the shipped weights), with
     ``prior/<name>`` from ``checkpoints[name]`` (a checkpoint: ``base``'s set gives the architecture;
-    an exported set: linked), with ``realism`` ``pipeline.json`` at that default realism, and with
-    ``dkenet`` (a DKENet weights folder) ``svkr/dkenet`` linked to it."""
+    an exported set: linked), with ``realism`` / ``tilt`` ``pipeline.json`` at that default realism /
+    ``realism_tilt``, and with ``dkenet`` (a DKENet weights folder) ``svkr/dkenet`` linked to it."""
     import json
 
     from safetensors.torch import load_file
@@ -49,7 +50,8 @@ def build(out: Path, checkpoints: dict[str, Path], base: Path = SHIPPED, realism
     if out.exists():
         shutil.rmtree(out)
     (out / "prior").mkdir(parents=True)
-    own = {"prior"} | ({"pipeline.json"} if realism is not None else set()) | ({"svkr"} if dkenet is not None else set())
+    settings = {k: float(v) for k, v in (("realism", realism), ("realism_tilt", tilt)) if v is not None}
+    own = {"prior"} | ({"pipeline.json"} if settings else set()) | ({"svkr"} if dkenet is not None else set())
     for item in base.iterdir():
         if item.name not in own and not item.name.startswith("__"):
             (out / item.name).symlink_to(item.resolve())
@@ -57,9 +59,9 @@ def build(out: Path, checkpoints: dict[str, Path], base: Path = SHIPPED, realism
         (out / "svkr").mkdir()
         for item in (base / "svkr").iterdir():
             (out / "svkr" / item.name).symlink_to((dkenet if item.name == "dkenet" else item).resolve())
-    if realism is not None:
-        settings = json.loads((base / "pipeline.json").read_text())
-        (out / "pipeline.json").write_text(json.dumps({**settings, "realism": float(realism)}, indent=2) + "\n")
+    if settings:
+        kept = json.loads((base / "pipeline.json").read_text())
+        (out / "pipeline.json").write_text(json.dumps({**kept, **settings}, indent=2) + "\n")
     for name in ("fidelity", "perceptual"):
         if name not in checkpoints or _exported(checkpoints[name]):
             (out / "prior" / name).symlink_to(checkpoints.get(name, base / "prior" / name).resolve())
@@ -88,16 +90,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fidelity", type=Path, metavar="CKPT", help="checkpoint folder (or exported set) for prior/fidelity")
     ap.add_argument("--perceptual", type=Path, metavar="CKPT", help="checkpoint folder (or exported set) for prior/perceptual")
     ap.add_argument("--realism", type=float, help="the folder's default realism (pipeline.json; default the base's)")
+    ap.add_argument("--realism-tilt", type=float, help="the folder's layer-wise realism (pipeline.json realism_tilt)")
     ap.add_argument("--dkenet", type=Path, metavar="DIR", help="DKENet weights folder for svkr/dkenet")
     args = ap.parse_args(argv)
     from ssr.errors import SSRError
 
     cks = {n: p for n, p in (("fidelity", args.fidelity), ("perceptual", args.perceptual)) if p is not None}
-    if not cks and args.dkenet is None:
-        print("error: give --fidelity, --perceptual and/or --dkenet", file=sys.stderr)
+    if not cks and args.dkenet is None and args.realism is None and args.realism_tilt is None:
+        print("error: give --fidelity, --perceptual, --dkenet, --realism and/or --realism-tilt", file=sys.stderr)
         return 2
     try:
-        print(f"wrote {build(args.out, cks, realism=args.realism, dkenet=args.dkenet)}")
+        print(f"wrote {build(args.out, cks, realism=args.realism, dkenet=args.dkenet, tilt=args.realism_tilt)}")
     except SSRError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

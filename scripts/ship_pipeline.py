@@ -46,6 +46,8 @@ def main(argv=None) -> int:
     ap.add_argument("--prior-fidelity", help="a trained PriorSR folder for realism 0 (ssr train prior ... /final)")
     ap.add_argument("--prior-perceptual", help="a trained PriorSR folder for realism 1")
     ap.add_argument("--realism", type=float, help="default realism in [0, 1] (default: the current one, else 1)")
+    ap.add_argument("--realism-tilt", type=float,
+                    help="layer-wise realism of the blend (pipeline.json realism_tilt; default: the current one, else 0)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--momentum", type=float, default=0.9)
     ap.add_argument("--out", default=str(DEFAULT_DIR))
@@ -69,12 +71,12 @@ def main(argv=None) -> int:
             if type(SSRModel.from_pretrained(src)).__name__ != "PriorSR":
                 raise SystemExit(f"ship_pipeline: {src} does not hold a PriorSR")
             priors[name] = src
-    realism = args.realism
-    if realism is None:
-        old = out / "pipeline.json"
-        realism = float(json.loads(old.read_text()).get("realism", 1.0)) if old.is_file() else 1.0
-    SSRPipeline(svkr, depth_spec="builtin", diffusion=diffusion, strength=args.strength,
-                start=args.start, scheduler=args.scheduler, priors=priors, realism=realism).save_pretrained(staging)
+    old = out / "pipeline.json"
+    current = json.loads(old.read_text()) if old.is_file() else {}
+    realism = float(current.get("realism", 1.0)) if args.realism is None else args.realism
+    tilt = float(current.get("realism_tilt", 0.0)) if args.realism_tilt is None else args.realism_tilt
+    SSRPipeline(svkr, depth_spec="builtin", diffusion=diffusion, strength=args.strength, start=args.start,
+                scheduler=args.scheduler, priors=priors, realism=realism, realism_tilt=tilt).save_pretrained(staging)
     for name in priors:  # the prior sets' own cards travel with them
         card = priors[name] / "MODEL_CARD.md"
         if card.is_file():

@@ -459,3 +459,5 @@ def test_ship_pipeline_stores_the_strength_and_keeps_the_nodepth_dkenet(tmp_path
     assert (out / "svkr" / "dkenet_nodepth" / "model.safetensors").is_file()
     again = SSRPipeline.from_pretrained(out, device="cpu")
     assert not again.has_diffusion and again.strength == 1.0
+    assert ship.main([*common, "--realism-tilt", "2"]) == 0 and ship.main(common) == 0  # kept when not given
+    assert json.loads((out / "pipeline.json").read_text())["realism_tilt"] == 2.0

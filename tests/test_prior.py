@@ -436,6 +436,9 @@ def test_research_prior_checkpoint_links_an_exported_set_and_sets_realism(tiny_t
     assert (out / "prior" / "fidelity").resolve() == cand.resolve()
     settings, want = json.loads((out / "pipeline.json").read_text()), json.loads((base / "pipeline.json").read_text())
     assert settings == {**want, "realism": 0.9} and not (out / "pipeline.json").is_symlink()
+    out = build(tmp_path / "tilt", {}, base=base, realism=0.85, tilt=3)  # a realism schedule alone
+    assert json.loads((out / "pipeline.json").read_text()) == {**want, "realism": 0.85, "realism_tilt": 3.0}
+    assert (out / "prior" / "fidelity").resolve() == (base / "prior" / "fidelity").resolve()
 
 
 def test_research_prior_checkpoint_links_a_dkenet(tiny_trunk, tmp_path):
