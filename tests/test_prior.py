@@ -358,6 +358,18 @@ def test_bench_methods_of_the_prior_and_its_ablations(tiny_trunk, tmp_path):
         assert outs[name].shape == (1, 3, 48, 64)
         sigs.add(m.signature)
     assert len(sigs) == 6  # every variant is its own bench cell
+    # a layer-wise realism makes new cells only where it changes the network (0 < realism < 1)
+    import json
+
+    meta = json.loads((folder / "pipeline.json").read_text())
+    (folder / "pipeline.json").write_text(json.dumps({**meta, "realism_tilt": 2.0}))
+    for name, same in (("ssr-fidelity", True), ("ssr-realism-1", True), ("ssr-realism-0.5", False)):
+        tilted = get_method(name, weights=str(folder), device="cpu", precision="fp32").signature
+        (folder / "pipeline.json").write_text(json.dumps(meta))
+        flat = get_method(name, weights=str(folder), device="cpu", precision="fp32").signature
+        (folder / "pipeline.json").write_text(json.dumps({**meta, "realism_tilt": 2.0}))
+        assert (tilted == flat) == same, name
+    (folder / "pipeline.json").write_text(json.dumps(meta))
     # (T = 1 and T = 3 agree here: the tiny pipeline's vertical depth prior ignores the SR picture)
     outs.pop("ssr-fidelity-t1")
     diffs = {(x, y): float((outs[x] - outs[y]).abs().max()) for i, x in enumerate(outs) for y in list(outs)[i + 1:]}

@@ -58,6 +58,12 @@ def weights_digest(root: Path, parts: list[str]) -> str:
     return digest.hexdigest()[:12]
 
 
+def tilt_tag(pipe, realism: float) -> str:
+    """The cell-signature part of the pipeline's layer-wise realism: empty where it changes
+    nothing (tilt 0, or realism 0 or 1, the two sets themselves), so those cells stay valid."""
+    return f"-tilt{pipe.priors.tilt:g}" if pipe.priors.tilt and 0.0 < float(realism) < 1.0 else ""
+
+
 class NulledModalities:
     """A prior-backed last-round network with its kernel codes and/or depth replaced by their
     null values (:func:`ssr.models.amf.drop_modalities`): the ablation rows."""
@@ -109,7 +115,7 @@ class SVKRUpscaler:
             net = pipe.priors.net(r)
             mods = tuple(modalities)
             self.final = net if mods == ("kernels", "depth") else NulledModalities(net, "kernels" in mods, "depth" in mods)
-            tilt = f"-tilt{pipe.priors.tilt:g}" if pipe.priors.tilt else ""  # cells of tilt 0 keep their names
+            tilt = tilt_tag(pipe, r)
             prior_tag = f"-prior{r:g}{tilt}-{'+'.join(mods) or 'none'}-" + weights_digest(
                 Path(weights or DEFAULT_DIR), [f"prior/{n}" for n in sorted(pipe.priors.folders)])
         if not use_depth:
@@ -177,7 +183,7 @@ class SSRUpscaler:
         start = "" if self.start == 1 else f"-from{self.start:g}"
         sched = "" if self.scheduler == "dpm++" else f"-{self.scheduler}"  # cells stored before it was a choice
         bf16 = "-bf16" if use_bf16(precision, self.pipe.device) else ""
-        real = "" if self.realism is None else f"-r{self.realism:g}" + (f"-tilt{self.pipe.priors.tilt:g}" if self.pipe.priors.tilt else "")
+        real = "" if self.realism is None else f"-r{self.realism:g}" + tilt_tag(self.pipe, self.realism)
         self.signature = (f"{name}-s{steps or 'default'}-seed{seed}-T{self.rounds}-{mods}-x{self.strength:g}{start}"
                           f"{sched}{bf16}{real}-{digest}")
 
