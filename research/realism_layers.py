@@ -4,9 +4,9 @@ The control interpolates the fidelity and perceptual sets; with ``realism_tilt``
 each tensor gets its own weight, ``r ** 2 ** (tilt * (0.5 - p))`` with ``p`` its position along the
 trunk (:func:`ssr.models.prior.layer_alpha`, :func:`~ssr.models.prior.trunk_position`): ``tilt > 0``
 keeps the early layers (structure) nearer the fidelity set and moves the late ones (texture) nearer
-the perceptual set, ``tilt < 0`` the reverse, and ``r`` = 0 or 1 stay the two sets exactly. A schedule is worth shipping only if
-it reaches a lower NIQE at the same PSNR-Y and SSIM than the plain curve (``tilt`` 0). Choose on
-training pictures only (default ``train/BSDS500-test/10*`` with the noise-jpeg recipe, the
+the perceptual set, ``tilt < 0`` the reverse, and ``r`` = 0 or 1 stay the two sets exactly. A
+schedule is worth shipping only if it reaches a lower NIQE at the same PSNR-Y and SSIM than the
+plain curve (``tilt`` 0). Choose on training pictures only (default ``train/BSDS500-test/10*`` with the noise-jpeg recipe, the
 validation pictures of ``research/choose_realism.py``; never eval/):
 
     python research/realism_layers.py --limit 22 --threads 1
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"| {ds.label} ({len(ds)}), x4 | tilt | PSNR-Y | SSIM | NIQE |\n|---|---:|---:|---:|---:|")
     for tilt in args.tilts:
         for r in args.realism:
-            pipe.priors.tilt, pipe.priors._net = tilt, None  # the next call builds the tilted blend
+            pipe.priors.tilt = tilt  # the next call builds the tilted blend
             vals = []
             for item in ds:
                 sr = pipe(item.lr, diffusion=False, realism=r).image.float()

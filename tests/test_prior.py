@@ -311,7 +311,7 @@ def test_pipeline_last_round_uses_the_prior_and_realism_blends(tiny_trunk, tmp_p
     assert again.realism == 0.25 and set(again.priors.folders) == {"fidelity", "perceptual"}
     assert torch.allclose(again(x, realism=0.0, precision="fp32").image, outs[0.0], atol=1e-5)
     # a layer-wise blend (pipeline.json "realism_tilt") moves the middle of the curve, not its ends
-    pipe.priors.tilt, pipe.priors._net = 3.0, None
+    pipe.priors.tilt = 3.0
     tilted = SSRPipeline.from_pretrained(pipe.save_pretrained(tmp_path / "tilted"), device="cpu")
     assert tilted.priors.tilt == 3.0
     assert (tilted(x, realism=0.5, precision="fp32").image - outs[0.5]).abs().mean() > 1e-5

@@ -85,9 +85,11 @@ class PriorSets:
     def __init__(self, folders: dict[str, Path], device: torch.device | str, tilt: float = 0.0):
         self.folders = dict(folders)
         self.device = torch.device(device)
+        if not (isinstance(tilt, (int, float)) and -8.0 <= float(tilt) <= 8.0):
+            raise SSRError(f"realism_tilt must be a number in [-8, 8], got {tilt!r}")
         #: layer-wise realism (:func:`ssr.models.prior.layer_alpha`; 0: one blend weight for all)
         self.tilt = float(tilt)
-        self._net: tuple[float, torch.nn.Module] | None = None
+        self._net: tuple[tuple[float, float], torch.nn.Module] | None = None  # (realism, tilt) -> net
 
     def __bool__(self) -> bool:
         return bool(self.folders)
@@ -112,7 +114,7 @@ class PriorSets:
         check_realism(realism)
         have = [n for n in PRIOR_SETS if n in self.folders]
         r = float(realism) if len(have) == 2 else (0.0 if have[0] == "fidelity" else 1.0)
-        if self._net is None or self._net[0] != r:
+        if self._net is None or self._net[0] != (r, self.tilt):
             self._net = None  # free the previous network before building the next
             if r in (0.0, 1.0):
                 net = self.model(PRIOR_SETS[int(r)])
@@ -125,7 +127,7 @@ class PriorSets:
             net = net.to(self.device)
             if self.device.type == "cpu":
                 net.to(memory_format=torch.channels_last)
-            self._net = (r, net)
+            self._net = ((r, self.tilt), net)
         return self._net[1]
 
 
@@ -233,8 +235,6 @@ class SSRPipeline:
 
         fixed_mmap_threshold()  # memory bounded by the tile from Python too, not only from the CLI
         self.svkr = svkr
-        if not (isinstance(realism_tilt, (int, float)) and -8.0 <= float(realism_tilt) <= 8.0):
-            raise SSRError(f"realism_tilt must be a number in [-8, 8], got {realism_tilt!r}")
         #: the prior-backed sets for SVKR's last round (``prior/`` folders; empty: none), blended
         #: layer by layer with ``realism_tilt`` (``pipeline.json``; 0: one weight for all layers)
         self.priors = PriorSets(priors or {}, svkr.device, tilt=realism_tilt)

@@ -163,16 +163,20 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     return F.conv2d(x, gh.view(1, 1, -1, 1).expand(c, 1, -1, 1).contiguous(), groups=c)
 
 
+def weighted_blur(x: torch.Tensor, weight: torch.Tensor, sigma: float, eps: float = 1e-8,
+                  return_weight: bool = False):
+    """Normalised convolution: ``G * (w x) / G * w`` with the Gaussian of :func:`gaussian_blur`,
+    ``x`` ``B x C x H x W`` and ``weight`` ``B x 1 x H x W`` (the local weighted mean of ``x``:
+    values where the weight is high spread over where it is low; ``eps`` bounds the division).
+    With ``return_weight`` also the blurred weight ``G * w`` (how much support each pixel has)."""
+    den = gaussian_blur(weight, sigma)
+    out = gaussian_blur(weight * x, sigma) / den.clamp_min(eps)
+    return (out, den) if return_weight else out
+
+
 #: the blur widths (px) :func:`variable_blur` interpolates between
 VARIABLE_BLUR_LEVELS = (0.0, 0.5, 1.0, 1.5, 2.0, 3.0, 4.0)
 
-
-
-def weighted_blur(x: torch.Tensor, weight: torch.Tensor, sigma: float, eps: float = 1e-8) -> torch.Tensor:
-    """Normalised convolution: ``G * (w x) / G * w`` with the Gaussian of :func:`gaussian_blur`,
-    ``x`` ``B x C x H x W`` and ``weight`` ``B x 1 x H x W`` (the local weighted mean of ``x``:
-    values where the weight is high spread over where it is low; ``eps`` bounds the division)."""
-    return gaussian_blur(weight * x, sigma) / gaussian_blur(weight, sigma).clamp_min(eps)
 
 def variable_blur(x: torch.Tensor, sigma: torch.Tensor, levels=VARIABLE_BLUR_LEVELS) -> torch.Tensor:
     """Spatially variant isotropic Gaussian blur: pixel ``p`` of ``x`` (``B x C x H x W``) blurred

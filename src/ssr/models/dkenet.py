@@ -305,10 +305,10 @@ def edge_evidence(lr: torch.Tensor, spread: float = 8.0) -> torch.Tensor:
     from ..degradation.apply import gaussian_blur, weighted_blur
 
     sigma, edge, weight = edge_sigma(lr)
-    den = gaussian_blur(weight, spread)
+    spread_sigma, den = weighted_blur(sigma, weight, spread, return_weight=True)
     mean = (weight * sigma).sum((2, 3), keepdim=True) / weight.sum((2, 3), keepdim=True).clamp_min(1e-8)
     tiny = den.amax((2, 3), keepdim=True) * 1e-3 + 1e-8
-    dense = torch.where(den > tiny, weighted_blur(sigma, weight, spread), mean)
+    dense = torch.where(den > tiny, spread_sigma, mean)
     return torch.cat([dense, gaussian_blur(edge.float(), spread) * 8], 1)
 
 

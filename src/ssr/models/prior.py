@@ -276,12 +276,8 @@ def interpolate(a: PriorSR, b: PriorSR, alpha: float, tilt: float = 0.0) -> Prio
         out = PriorSR(prior=a.config["prior"] if alpha < 0.5 else b.config["prior"], lora_rank=0, merged=True,
                       trunk_arch=shape, **cfg)
     blocks, levels = shape[2], list(a.config["levels"])
-
-    def weight(k: str) -> float:
-        return alpha if tilt == 0 else layer_alpha(alpha, tilt, trunk_position(k, blocks, levels))
-
-    out.load_state_dict({k: torch.lerp(sa[k].float(), sb[k].float(), weight(k)) if sa[k].is_floating_point() else sa[k].clone()
-                         for k in sa}, assign=True)
+    out.load_state_dict({k: torch.lerp(sa[k].float(), sb[k].float(), layer_alpha(alpha, tilt, trunk_position(k, blocks, levels)))
+                         if sa[k].is_floating_point() else sa[k].clone() for k in sa}, assign=True)
     return out.eval()
 
 
