@@ -116,3 +116,18 @@ def test_held_out_kinds_are_in_no_shipped_training_config():
         text = yaml.safe_load(path.read_text()) or {}
         for recipe in (text.get("data") or {}).get("degradations") or []:
             assert (recipe.get("field") or {}).get("kind") not in HELD_OUT_KINDS, path.name
+
+
+def test_smooth_span_range_spans_the_widths():
+    """``span_range`` makes one picture's widths cover the asked fraction of ``sigma_range``; the
+    default draw is unchanged (same generator stream, same field)."""
+    cfg = FieldConfig(sigma_range=(0.2, 4.0), span_range=(0.8, 1.0))
+    _, info = smooth_random_field(torch.Generator().manual_seed(3), 4, 24, 24, cfg, 4)
+    for p in info["params"]:
+        lo, hi = p["width_range"]
+        assert 0.2 <= lo and hi <= 4.0 + 1e-6 and hi - lo >= 0.8 * 3.8 - 1e-6
+    a, _ = smooth_random_field(torch.Generator().manual_seed(3), 2, 8, 8, FieldConfig(), 4)
+    b, _ = smooth_random_field(torch.Generator().manual_seed(3), 2, 8, 8, FieldConfig(span_range=None), 4)
+    assert torch.equal(a, b)
+    with pytest.raises(ValueError, match="span_range"):
+        FieldConfig(span_range=(0.5, 1.5)).resolved(4)

@@ -57,6 +57,10 @@ class FieldConfig:
         regions: range of the number of regions of a ``piecewise`` field.
         motion_prob: probability of composing the field with a global camera-shake kernel.
         motion_length_range: range of the motion path extent, in HR pixels ((2, 12) at x4).
+        span_range: ``smooth`` fields only: if set, the fraction of ``sigma_range`` one picture's
+            widths span is drawn from this range (e.g. ``(0.5, 1.0)``: sharp and very blurry parts
+            in the same picture); ``None`` (default) draws the lowest width uniformly and the
+            highest uniformly above it, which often gives a narrow band.
     """
 
     kind: str = "depth"
@@ -71,6 +75,7 @@ class FieldConfig:
     regions: tuple[int, int] = (2, 6)
     motion_prob: float = 0.0
     motion_length_range: tuple[float, float] | None = None
+    span_range: tuple[float, float] | None = None
 
     def resolved(self, scale: int) -> "FieldConfig":
         """A copy with every ``None`` replaced by the default for ``scale``, validated."""
@@ -90,6 +95,10 @@ class FieldConfig:
         lo, hi = out.sigma_range
         if not 0 < lo <= hi:
             raise ValueError(f"sigma_range must satisfy 0 < lo <= hi, got {out.sigma_range}")
+        if self.span_range is not None:
+            out.span_range = tuple(self.span_range)
+            if not 0 <= out.span_range[0] <= out.span_range[1] <= 1:
+                raise ValueError(f"span_range must satisfy 0 <= lo <= hi <= 1, got {out.span_range}")
         return out
 
 
@@ -244,8 +253,13 @@ def smooth_random_field(
     fld = torch.empty(b, cfg.kernel_size ** 2, h, w, device=device)
     params, widths = [], []
     for i in range(b):
-        lo = uniform_float(gen, smin, smax)
-        hi = uniform_float(gen, lo, smax)
+        if cfg.span_range is None:
+            lo = uniform_float(gen, smin, smax)
+            hi = uniform_float(gen, lo, smax)
+        else:
+            span = uniform_float(gen, *cfg.span_range) * (smax - smin)
+            lo = uniform_float(gen, smin, smax - span)
+            hi = lo + span
         cells = uniform_float(gen, *cfg.cells)
         width = lo + (hi - lo) * smooth_noise(gen, (1, h, w), cells=cells, device=device)
         theta, ratio, extra = _orientation_and_ratio(gen, cfg, 1, h, w, device)
