@@ -131,3 +131,16 @@ def test_smooth_span_range_spans_the_widths():
     assert torch.equal(a, b)
     with pytest.raises(ValueError, match="span_range"):
         FieldConfig(span_range=(0.5, 1.5)).resolved(4)
+
+
+def test_span_range_left_out_of_the_recipe_while_off():
+    """Options added later do not change the dict form (and so the bench fingerprints) of recipes
+    that leave them off; set, they travel and come back."""
+    from ssr.degradation import DegradationConfig
+
+    off = DegradationConfig.preset("noise-jpeg").to_dict()
+    assert "span_range" not in off["field"]
+    on = DegradationConfig.from_dict({"preset": "noise-jpeg", "field": {"kind": "smooth", "span_range": [0.5, 1.0]}})
+    d = on.to_dict()
+    assert d["field"]["span_range"] == [0.5, 1.0]
+    assert DegradationConfig.from_dict(d).field.span_range == [0.5, 1.0]

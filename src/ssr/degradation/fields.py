@@ -36,6 +36,11 @@ from .random import chance, choice, log_uniform_float, smooth_noise, uniform_flo
 _BAND_ELEMENTS = 8_000_000
 
 
+#: options that change nothing while ``None`` and are then left out of a recipe's dict form (and
+#: so of the fingerprints of benchmark sets): options added later must not invalidate old cells
+OMIT_WHEN_OFF = ("span_range",)
+
+
 @dataclass
 class FieldConfig:
     """How kernel fields are drawn. Widths are standard deviations in HR pixels; ``None`` means

@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, field as dc_field
 import torch
 
 from .apply import apply_kernel_field, crop_to_multiple
-from .fields import (FieldConfig, depth_informed_field, piecewise_field, radial_field, random_invariant_field,
+from .fields import (OMIT_WHEN_OFF, FieldConfig, depth_informed_field, piecewise_field, radial_field, random_invariant_field,
                      smooth_random_field)
 from ..choices import PRESETS
 from .noise import JpegConfig, NoiseConfig, sample_and_add_noise, sample_and_jpeg
@@ -79,9 +79,14 @@ class DegradationConfig:
         return cfg
 
     def to_dict(self) -> dict:
-        """Plain-dict form (JSON/YAML friendly)."""
+        """Plain-dict form (JSON/YAML friendly). Field options added after recipes were first
+        fingerprinted (:data:`~ssr.degradation.fields.OMIT_WHEN_OFF`) are left out while off, so
+        the bench cells and cached sets of the same degradations stay valid."""
         d = asdict(self)
         d["order"] = list(self.order)
+        for key in OMIT_WHEN_OFF:
+            if d["field"].get(key) is None:
+                d["field"].pop(key, None)
         return d
 
     @classmethod
