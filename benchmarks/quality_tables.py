@@ -20,8 +20,11 @@ import statistics
 import sys
 from pathlib import Path
 
-#: the shipped default's realism (``pipeline.json``), named in the labels of the ``ssr`` rows
-DEFAULT_REALISM = json.loads((Path(__file__).resolve().parents[1] / "src/ssr/weights/pipeline.json").read_text())["realism"]
+#: the shipped default's realism and layer-wise tilt (``pipeline.json``), named in the labels of the ``ssr`` rows
+_PIPELINE = json.loads((Path(__file__).resolve().parents[1] / "src/ssr/weights/pipeline.json").read_text())
+DEFAULT_REALISM = _PIPELINE["realism"]
+DEFAULT_TILT = _PIPELINE.get("realism_tilt", 0)
+DEFAULT_LABEL = f"realism {DEFAULT_REALISM:g}" + (f", tilt {DEFAULT_TILT:g}" if DEFAULT_TILT else "")
 
 METRICS = ("psnr", "ssim", "niqe")
 LOWER_IS_BETTER = {"niqe"}
@@ -40,7 +43,7 @@ EVAL_ROWS = [
     ("ssr-fidelity-x8", "`--fidelity --ensemble` (8 flips / rotations)"),
     ("ssr-realism-0.25", "realism 0.25"),
     ("ssr-realism-0.5", "realism 0.5"),
-    ("ssr", f"default (realism {DEFAULT_REALISM:g}, `ssr`)"),
+    ("ssr", f"default ({DEFAULT_LABEL}, `ssr`)"),
     ("ssr-realism-1", "realism 1"),
     ("ssr-diffusion-0.25", "default + diffusion at strength 0.25"),
 ]
@@ -67,11 +70,11 @@ VAL_ROWS = [
     ("ssr-realism-0.85", "realism 0.85"),
     ("ssr-realism-0.9", "realism 0.9"),
     ("ssr-realism-1", "realism 1"),
-    ("ssr-diffusion-0.25", f"realism {DEFAULT_REALISM:g} (default) + diffusion at strength 0.25"),
+    ("ssr-diffusion-0.25", f"{DEFAULT_LABEL} (default) + diffusion at strength 0.25"),
 ]
 
 QUALITY_COLUMNS = [("bicubic", "bicubic"), ("realesrgan", "Real-ESRGAN x4plus"), ("ssr-fidelity", "SSR `--fidelity`"),
-                   ("ssr", f"SSR default (realism {DEFAULT_REALISM:g})"), ("ssr-realism-1", "SSR `--realism 1`")]
+                   ("ssr", f"SSR default ({DEFAULT_LABEL})"), ("ssr-realism-1", "SSR `--realism 1`")]
 
 
 class MissingCell(LookupError):
