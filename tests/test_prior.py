@@ -1,5 +1,6 @@
 """The pretrained texture prior: ncnn reader, PriorSR (zero-init, adapters, saved deltas,
 interpolation) and the ``prior`` training stage."""
+import json
 import struct
 from pathlib import Path
 
@@ -320,7 +321,7 @@ def test_pipeline_last_round_uses_the_prior_and_realism_blends(tiny_trunk, tmp_p
         SSRPipeline(pipe.svkr, priors=pipe.priors.folders, realism_tilt="steep")
 
 
-def test_upscale_cli_realism_fidelity_and_no_prior(tiny_trunk, tmp_path):
+def test_upscale_cli_realism_fidelity_and_no_prior(tiny_trunk, tmp_path, capsys):
     from ssr.cli import main
     from ssr.io import read_image, write_image
 
@@ -340,6 +341,14 @@ def test_upscale_cli_realism_fidelity_and_no_prior(tiny_trunk, tmp_path):
     for bad in (["--realism", "2"], ["--no-prior", "--realism", "0.5"], ["--fidelity", "--realism", "1"]):
         assert main(["upscale", str(src), "-o", str(tmp_path / "x.png"), "--weights", str(folder), *bad]) == 2
         assert not (tmp_path / "x.png").exists()
+    # a layer-wise realism says so where it changes the network (between the two sets)
+    meta = json.loads((folder / "pipeline.json").read_text())
+    (folder / "pipeline.json").write_text(json.dumps({**meta, "realism_tilt": 3}))
+    capsys.readouterr()
+    for extra, said in ((["--realism", "0.5"], "realism 0.5, layer-wise tilt 3"), (["--fidelity"], "realism 0\n")):
+        assert main(["upscale", str(src), "-o", str(tmp_path / f"t{extra[-1]}.png"), "--weights", str(folder),
+                     "--device", "cpu", *extra]) == 0
+        assert said in capsys.readouterr().out
 
 
 def test_bench_methods_of_the_prior_and_its_ablations(tiny_trunk, tmp_path):
@@ -359,7 +368,6 @@ def test_bench_methods_of_the_prior_and_its_ablations(tiny_trunk, tmp_path):
         sigs.add(m.signature)
     assert len(sigs) == 6  # every variant is its own bench cell
     # a layer-wise realism makes new cells only where it changes the network (0 < realism < 1)
-    import json
 
     meta = json.loads((folder / "pipeline.json").read_text())
     (folder / "pipeline.json").write_text(json.dumps({**meta, "realism_tilt": 2.0}))
@@ -381,8 +389,6 @@ def test_bench_methods_of_the_prior_and_its_ablations(tiny_trunk, tmp_path):
 def test_kernel_bench_scores_the_prior_net_with_each_estimate(tiny_trunk, tmp_path):
     """``ssr bench --kernels --sr`` on a pipeline with prior sets adds the prior-backed fidelity
     network's SR PSNR-Y per estimator (whether it reads its kernel codes)."""
-    import json
-
     from ssr.eval.kernel_bench import run_kernel_bench
 
     from tiny import image_folder, tiny_pipeline
@@ -434,7 +440,6 @@ def test_research_prior_checkpoint_links_an_exported_set_and_sets_realism(tiny_t
     """research/prior_checkpoint.py with an exported set (a candidate folder): linked as it is, so
     its bytes (and so the bench cells keyed by them) are the shipped copy's; ``realism`` rewrites
     only that setting of pipeline.json."""
-    import json
     import sys
 
     from tiny import tiny_pipeline

@@ -162,7 +162,9 @@ def run(args: argparse.Namespace) -> int:
     if args.realism is not None and not pipe.has_prior:
         raise SSRError(f"--realism needs prior-backed weights; {args.weights or 'the shipped pipeline'} has none")
     if args.use_prior:
-        print(f"last round: pretrained prior, realism {pipe.realism if args.realism is None else args.realism:g}")
+        r = pipe.realism if args.realism is None else args.realism
+        tilt = f", layer-wise tilt {pipe.priors.tilt:g}" if pipe.priors.tilt and 0 < r < 1 else ""
+        print(f"last round: pretrained prior, realism {r:g}{tilt}")
     print(f"mode: SVKR + diffusion ({args.steps} {args.scheduler or pipe.scheduler} steps, seed {args.seed}, strength "
           f"{pipe.strength if args.strength is None else args.strength:g}, start "
           f"{pipe.start if args.start is None else args.start:g})" if use_diffusion
