@@ -131,6 +131,18 @@ def test_smooth_span_range_spans_the_widths():
     assert torch.equal(a, b)
     with pytest.raises(ValueError, match="span_range"):
         FieldConfig(span_range=(0.5, 1.5)).resolved(4)
+    # in log space: the ratio of the extremes covers the asked fraction of log(4 / 0.2), and the
+    # widths are spread geometrically (the median width nearer the low end than the linear span's)
+    logc = FieldConfig(sigma_range=(0.2, 4.0), span_range=(0.8, 1.0), span_space="log")
+    _, info = smooth_random_field(torch.Generator().manual_seed(3), 4, 24, 24, logc, 4)
+    for i, p in enumerate(info["params"]):
+        lo, hi = p["width_range"]
+        assert 0.2 - 1e-6 <= lo and hi <= 4.0 + 1e-5 and hi / lo >= 20 ** 0.8 - 1e-3
+        w = info["width"][i]
+        assert lo - 1e-5 <= float(w.min()) and float(w.max()) <= hi + 1e-4
+        assert float(w.median()) < (lo + hi) / 2
+    with pytest.raises(ValueError, match="span_space"):
+        FieldConfig(span_range=(0.5, 1.0), span_space="cubic").resolved(4)
 
 
 def test_span_range_left_out_of_the_recipe_while_off():
@@ -139,7 +151,7 @@ def test_span_range_left_out_of_the_recipe_while_off():
     from ssr.degradation import DegradationConfig
 
     off = DegradationConfig.preset("noise-jpeg").to_dict()
-    assert "span_range" not in off["field"]
+    assert "span_range" not in off["field"] and "span_space" not in off["field"]
     on = DegradationConfig.from_dict({"preset": "noise-jpeg", "field": {"kind": "smooth", "span_range": [0.5, 1.0]}})
     d = on.to_dict()
     assert d["field"]["span_range"] == [0.5, 1.0]

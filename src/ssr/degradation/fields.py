@@ -38,7 +38,7 @@ _BAND_ELEMENTS = 8_000_000
 
 #: options that change nothing while ``None`` and are then left out of a recipe's dict form (and
 #: so of the fingerprints of benchmark sets): options added later must not invalidate old cells
-OMIT_WHEN_OFF = ("span_range",)
+OMIT_WHEN_OFF = ("span_range", "span_space")
 
 
 @dataclass
@@ -66,6 +66,9 @@ class FieldConfig:
             widths span is drawn from this range (e.g. ``(0.5, 1.0)``: sharp and very blurry parts
             in the same picture); ``None`` (default) draws the lowest width uniformly and the
             highest uniformly above it, which often gives a narrow band.
+        span_space: ``"log"``: ``span_range`` is a fraction of ``log(sigma_max / sigma_min)`` and the
+            widths vary geometrically (as many sharp parts as blurry ones, like ``piecewise``);
+            ``None`` (default): a fraction of ``sigma_max - sigma_min``, widths linear.
     """
 
     kind: str = "depth"
@@ -81,6 +84,7 @@ class FieldConfig:
     motion_prob: float = 0.0
     motion_length_range: tuple[float, float] | None = None
     span_range: tuple[float, float] | None = None
+    span_space: str | None = None
 
     def resolved(self, scale: int) -> "FieldConfig":
         """A copy with every ``None`` replaced by the default for ``scale``, validated."""
@@ -104,6 +108,8 @@ class FieldConfig:
             out.span_range = tuple(self.span_range)
             if not 0 <= out.span_range[0] <= out.span_range[1] <= 1:
                 raise ValueError(f"span_range must satisfy 0 <= lo <= hi <= 1, got {out.span_range}")
+        if self.span_space not in (None, "log"):
+            raise ValueError(f"span_space must be 'log' or unset, got {self.span_space!r}")
         return out
 
 
@@ -261,12 +267,17 @@ def smooth_random_field(
         if cfg.span_range is None:
             lo = uniform_float(gen, smin, smax)
             hi = uniform_float(gen, lo, smax)
+        elif cfg.span_space == "log":
+            span = uniform_float(gen, *cfg.span_range) * math.log(smax / smin)
+            lo = smin * math.exp(uniform_float(gen, 0.0, math.log(smax / smin) - span))
+            hi = lo * math.exp(span)
         else:
             span = uniform_float(gen, *cfg.span_range) * (smax - smin)
             lo = uniform_float(gen, smin, smax - span)
             hi = lo + span
         cells = uniform_float(gen, *cfg.cells)
-        width = lo + (hi - lo) * smooth_noise(gen, (1, h, w), cells=cells, device=device)
+        level = smooth_noise(gen, (1, h, w), cells=cells, device=device)
+        width = lo * (hi / lo) ** level if cfg.span_space == "log" else lo + (hi - lo) * level
         theta, ratio, extra = _orientation_and_ratio(gen, cfg, 1, h, w, device)
         fam = _pick_family(gen, cfg)
         fld[i:i + 1] = _field_from_maps(fam, width, (width * ratio).clamp_min(0.2), theta,
