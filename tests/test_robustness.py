@@ -355,3 +355,37 @@ def test_16bit_grey_alpha_png_stays_grey_alpha(tmp_path):
     back = read_image(tmp_path / "out.png")
     assert back.grayscale and back.bit_depth == 16
     assert np.array_equal((back.alpha.numpy() * 65535).round(), (img.alpha.numpy() * 65535).round())
+
+
+def test_interrupts_wait_for_a_critical_block_to_end():
+    """Under the CLI's handler a SIGTERM inside ``critical()`` is held until the block ends (a file
+    being written is finished or removed first); outside, it interrupts at once; a write that an
+    interrupt ends early leaves no temporary file."""
+    from ssr import interrupts
+
+    previous = signal.signal(signal.SIGTERM, interrupts.handler)
+    try:
+        steps = []
+        with pytest.raises(KeyboardInterrupt):
+            with interrupts.critical():
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.05)
+                steps.append("finished")
+        assert steps == ["finished"]
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(1)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def test_interrupted_write_leaves_no_temporary_file(tmp_path, monkeypatch):
+    import ssr.io as sio
+
+    def boom(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sio, "_encode", boom)
+    with pytest.raises(KeyboardInterrupt):
+        write_image(tmp_path / "x.png", textured(8, 8, seed=0))
+    assert list(tmp_path.iterdir()) == []

@@ -447,9 +447,11 @@ def write_image(
 def _write_quantized(path: Path, q: np.ndarray, ext: str, bit_depth: int, quality: int) -> Path:
     """Encode the ``H x W x C`` integer picture ``q`` to a temporary file beside ``path``, then
     rename it there (never a half-written ``path``)."""
-    fd, tmp = _temp_beside(path, prefix=f".{path.stem[:64]}.", suffix=ext)
-    os.close(fd)
-    return _replace_from(tmp, path, lambda: _encode(Path(tmp), q, ext, bit_depth, quality))
+    def fill(fd: int, tmp: str) -> None:
+        os.close(fd)
+        _encode(Path(tmp), q, ext, bit_depth, quality)
+
+    return _replace_from(path, f".{path.stem[:64]}.", ext, fill)
 
 
 def _encode(tmp: Path, q: np.ndarray, ext: str, bit_depth: int, quality: int) -> None:
@@ -576,29 +578,33 @@ def resize_alpha(alpha: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 def _atomic_write_bytes(path: Path, data: bytes, protect: Iterable[str | os.PathLike] = ()) -> Path:
     as_protected(protect).check(path)
-    fd, tmp = _temp_beside(path, prefix=f".{path.name[:64]}.")
 
-    def fill() -> None:
+    def fill(fd: int, tmp: str) -> None:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
 
-    return _replace_from(tmp, path, fill)
+    return _replace_from(path, f".{path.name[:64]}.", "", fill)
 
 
-def _replace_from(tmp: str, path: Path, fill) -> Path:
-    """Fill the temporary file ``tmp`` (``fill()``), then rename it to ``path``; on any failure the
-    temporary file is removed and ``path`` is left as it was (an ``OSError`` becomes a one-line
-    :class:`SSRError` naming ``path``)."""
-    try:
-        fill()
-        os.chmod(tmp, _default_mode())
-        os.replace(tmp, path)
-    except BaseException as exc:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise SSRError(f"cannot write {path}: {exc.strerror or exc}") from None
-        raise
+def _replace_from(path: Path, prefix: str, suffix: str, fill) -> Path:
+    """Create a temporary file beside ``path``, fill it (``fill(fd, tmp)``), then rename it to
+    ``path``; on any failure the temporary file is removed and ``path`` is left as it was (an
+    ``OSError`` becomes a one-line :class:`SSRError` naming ``path``). The whole of it is a
+    :func:`ssr.interrupts.critical` block: an interrupt waits for the file to be whole or gone."""
+    from .interrupts import critical
+
+    with critical():
+        fd, tmp = _temp_beside(path, prefix=prefix, suffix=suffix)
+        try:
+            fill(fd, tmp)
+            os.chmod(tmp, _default_mode())
+            os.replace(tmp, path)
+        except BaseException as exc:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            if isinstance(exc, OSError):
+                raise SSRError(f"cannot write {path}: {exc.strerror or exc}") from None
+            raise
     return path
 
 

@@ -11,7 +11,7 @@ import os
 import sys
 from typing import Sequence
 
-from .. import __version__
+from .. import __version__, interrupts
 from ..errors import SSRError
 from ..heap import fixed_mmap_threshold  # noqa: F401  (re-exported: the CLI pins it in main)
 from . import bench, degrade, depth, serve, train, upscale
@@ -29,10 +29,6 @@ def build_parser() -> argparse.ArgumentParser:
     for mod in COMMANDS:
         mod.add_parser(sub)
     return parser
-
-
-def _sigterm(signum, frame):  # pragma: no cover - exercised through a subprocess in the tests
-    raise KeyboardInterrupt  # so SIGTERM cleans up like Ctrl-C: no partial output, no temp file
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -53,10 +49,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (AttributeError, ValueError, io.UnsupportedOperation):
             pass
     fixed_mmap_threshold()
+    # SIGTERM ends a run like Ctrl-C, and both wait for the file being written to be whole or gone
+    previous = {}
     try:
-        previous = signal.signal(signal.SIGTERM, _sigterm)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous[sig] = signal.signal(sig, interrupts.handler)
     except ValueError:  # not the main thread (a library caller): leave signals alone
-        previous = None
+        pass
     try:
         return int(args.func(args) or 0)
     except SSRError as exc:
@@ -81,8 +80,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"internal error: {type(exc).__name__}: {exc} (set SSR_DEBUG=1 for details)", file=sys.stderr)
         return 1
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for sig, old in previous.items():
+            if old is not None:  # None: a handler not installed from Python, left as it was
+                signal.signal(sig, old)
 
 
 if __name__ == "__main__":  # pragma: no cover
