@@ -100,7 +100,7 @@ def main() -> None:
         cases.append(("fidelity mode (--fidelity: SVKR, prior-backed last round at realism 0)",
                       {"diffusion": False, "realism": 0.0}))
     default_diffusion = pipe.has_diffusion and pipe.strength > 0
-    tilt = f", tilt {pipe.priors.tilt:g}" if pipe.has_prior and pipe.priors.tilt else ""
+    tilt = f", tilt {pipe.priors.tilt_at(pipe.realism):g}" if pipe.has_prior and pipe.priors.tilt_at(pipe.realism) else ""
     cases.append((f"default (ssr upscale: realism {pipe.realism:g}{tilt}" + (f", + 10 {pipe.scheduler} diffusion steps)"
                    if default_diffusion else ", no diffusion: strength 0)") if pipe.has_prior else
                   f"full pipeline (SVKR + 10 {pipe.scheduler} steps)", {}))

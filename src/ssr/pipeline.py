@@ -94,6 +94,11 @@ class PriorSets:
     def __bool__(self) -> bool:
         return bool(self.folders)
 
+    def tilt_at(self, realism: float) -> float:
+        """The tilt that shapes the network for ``realism``: :attr:`tilt` strictly between the
+        two sets, 0 at their ends (realism 0 or 1 is a set itself, whatever the tilt)."""
+        return self.tilt if 0.0 < float(realism) < 1.0 else 0.0
+
     def model(self, name: str):
         """Set ``name`` read from its folder, adapters merged (its forward cost is the
         generator's), on the CPU."""
@@ -114,7 +119,8 @@ class PriorSets:
         check_realism(realism)
         have = [n for n in PRIOR_SETS if n in self.folders]
         r = float(realism) if len(have) == 2 else (0.0 if have[0] == "fidelity" else 1.0)
-        if self._net is None or self._net[0] != (r, self.tilt):
+        key = (r, self.tilt_at(r))
+        if self._net is None or self._net[0] != key:
             self._net = None  # free the previous network before building the next
             if r in (0.0, 1.0):
                 net = self.model(PRIOR_SETS[int(r)])
@@ -127,7 +133,7 @@ class PriorSets:
             net = net.to(self.device)
             if self.device.type == "cpu":
                 net.to(memory_format=torch.channels_last)
-            self._net = ((r, self.tilt), net)
+            self._net = (key, net)
         return self._net[1]
 
 

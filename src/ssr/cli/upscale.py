@@ -163,7 +163,7 @@ def run(args: argparse.Namespace) -> int:
         raise SSRError(f"--realism needs prior-backed weights; {args.weights or 'the shipped pipeline'} has none")
     if args.use_prior:
         r = pipe.realism if args.realism is None else args.realism
-        tilt = f", layer-wise tilt {pipe.priors.tilt:g}" if pipe.priors.tilt and 0 < r < 1 else ""
+        tilt = f", layer-wise tilt {pipe.priors.tilt_at(r):g}" if pipe.priors.tilt_at(r) else ""
         print(f"last round: pretrained prior, realism {r:g}{tilt}")
     print(f"mode: SVKR + diffusion ({args.steps} {args.scheduler or pipe.scheduler} steps, seed {args.seed}, strength "
           f"{pipe.strength if args.strength is None else args.strength:g}, start "

@@ -267,14 +267,11 @@ def smooth_random_field(
         if cfg.span_range is None:
             lo = uniform_float(gen, smin, smax)
             hi = uniform_float(gen, lo, smax)
-        elif cfg.span_space == "log":
-            span = uniform_float(gen, *cfg.span_range) * math.log(smax / smin)
-            lo = smin * math.exp(uniform_float(gen, 0.0, math.log(smax / smin) - span))
-            hi = lo * math.exp(span)
-        else:
-            span = uniform_float(gen, *cfg.span_range) * (smax - smin)
-            lo = uniform_float(gen, smin, smax - span)
-            hi = lo + span
+        else:  # the span drawn in width (or log-width) units, then placed in the range
+            to, back = (math.log, math.exp) if cfg.span_space == "log" else (float, float)
+            span = uniform_float(gen, *cfg.span_range) * (to(smax) - to(smin))
+            start = uniform_float(gen, to(smin), to(smax) - span)
+            lo, hi = back(start), back(start + span)
         cells = uniform_float(gen, *cfg.cells)
         level = smooth_noise(gen, (1, h, w), cells=cells, device=device)
         width = lo * (hi / lo) ** level if cfg.span_space == "log" else lo + (hi - lo) * level

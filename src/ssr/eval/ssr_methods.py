@@ -61,7 +61,8 @@ def weights_digest(root: Path, parts: list[str]) -> str:
 def tilt_tag(pipe, realism: float) -> str:
     """The cell-signature part of the pipeline's layer-wise realism: empty where it changes
     nothing (tilt 0, or realism 0 or 1, the two sets themselves), so those cells stay valid."""
-    return f"-tilt{pipe.priors.tilt:g}" if pipe.priors.tilt and 0.0 < float(realism) < 1.0 else ""
+    tilt = pipe.priors.tilt_at(realism)
+    return f"-tilt{tilt:g}" if tilt else ""
 
 
 class NulledModalities:
