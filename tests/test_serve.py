@@ -25,6 +25,8 @@ def _tiny_weights(tmp_path: Path) -> Path:
         from test_prior import tiny_prior_sets
 
         tiny_prior_sets(folder)
+        meta = json.loads((folder / "pipeline.json").read_text())  # the shipped kind of default: layer-wise
+        (folder / "pipeline.json").write_text(json.dumps({**meta, "realism": 0.85, "realism_tilt": 3}))
     return folder
 
 
@@ -136,6 +138,17 @@ def test_api_results_equal_the_command_and_refusals_are_messages(server, tmp_pat
         assert exc.value.code == 404
 
 
+def test_info_reports_the_pipeline_defaults(server):
+    code, body, headers = server.get("/api/info")
+    info = json.loads(body)
+    assert code == 200 and headers["Content-Type"].startswith("application/json")
+    if _has_prior_package():
+        assert info["has_prior"] and info["realism"] == 0.85 and info["realism_tilt"] == 3
+    else:
+        assert not info["has_prior"] and info["realism"] is None and info["realism_tilt"] is None
+    assert info["max_upload"] > 0
+
+
 def server_weights(server) -> Path:
     return Path(server.proc.args[server.proc.args.index("--weights") + 1])
 
@@ -227,6 +240,9 @@ def test_page_in_a_real_browser(server, tmp_path):
         card.find_element(By.CSS_SELECTOR, "a.dl").click()  # the result
         got = _wait(lambda: [p for p in downloads.glob("*.png")], what="download")
         realism = driver.execute_script("return document.getElementById('realism').value")
+        if _has_prior_package():  # the page starts at the pipeline's default and names its tilt
+            assert realism == "0.85"
+            assert "tilt 3" in driver.find_element(By.ID, "realismbox").get_attribute("title")
         argv = ["upscale", str(src), "-o", str(tmp_path / "cli.png"), "--weights", str(server_weights(server)),
                 "--seed", "2", "--device", "cpu"]
         if _has_prior_package():

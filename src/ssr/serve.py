@@ -10,7 +10,7 @@ system is reachable (job ids are random, file kinds a fixed list).
 API (JSON unless noted)::
 
     GET  /                         the page
-    GET  /api/info                 defaults: realism, whether the pipeline has prior sets / diffusion, budgets
+    GET  /api/info                 defaults: realism and its layer-wise tilt, whether the pipeline has prior sets / diffusion, budgets
     POST /api/jobs?name=N&realism=R&seed=S&fidelity=0|1&bokeh=0|1   body: the picture's bytes -> {"id": ...}
     GET  /api/jobs/ID              status (queued, running, done, error), progress 0..1, message, sizes
     GET  /api/jobs/ID/file/KIND    KIND = input (8-bit PNG preview), result (PNG, 16-bit kept), depth, kernels;
@@ -261,7 +261,8 @@ def serve(pipe, host: str = "127.0.0.1", port: int = 7860, max_pixels: int | Non
     root = Path(tempfile.mkdtemp(prefix="ssr-serve-"))
     try:
         jobs = JobQueue(pipe, root, max_pixels)
-        info = {"realism": pipe.realism if pipe.has_prior else None, "has_prior": pipe.has_prior,
+        info = {"realism": pipe.realism if pipe.has_prior else None,
+                "realism_tilt": pipe.priors.tilt if pipe.has_prior else None, "has_prior": pipe.has_prior,
                 "has_diffusion": pipe.has_diffusion, "max_pixels": max_pixels, "max_upload": max_upload}
         httpd = ThreadingHTTPServer((host, port), make_handler(jobs, info, max_upload))
         httpd.daemon_threads = True
