@@ -375,8 +375,64 @@ def test_interrupts_wait_for_a_critical_block_to_end():
         with pytest.raises(KeyboardInterrupt):
             os.kill(os.getpid(), signal.SIGTERM)
             time.sleep(1)
+        # interruptible() inside a critical block lets a signal through at once ...
+        steps = []
+        with pytest.raises(KeyboardInterrupt):
+            with interrupts.critical():
+                try:
+                    with interrupts.interruptible():
+                        os.kill(os.getpid(), signal.SIGTERM)
+                        time.sleep(1)
+                        steps.append("not reached")
+                finally:
+                    steps.append("cleanup")
+        assert steps == ["cleanup"]
+        # ... raises one held before it on entry, and after it the block holds signals again
+        steps = []
+        with pytest.raises(KeyboardInterrupt):
+            with interrupts.critical():
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.05)
+                steps.append("held")
+                with interrupts.interruptible():
+                    steps.append("not reached")
+        assert steps == ["held"]
+        steps = []
+        with pytest.raises(KeyboardInterrupt):
+            with interrupts.critical():
+                with interrupts.interruptible():
+                    steps.append("window")
+                os.kill(os.getpid(), signal.SIGTERM)
+                time.sleep(0.05)
+                steps.append("held again")
+        assert steps == ["window", "held again"]
+        with interrupts.critical():  # nothing left pending, the depth back at 0
+            pass
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def test_signal_during_encoding_stops_it_and_leaves_no_file(tmp_path, monkeypatch):
+    """Ctrl-C / SIGTERM does not wait for a picture's encoding (the fill is interruptible) and
+    still leaves neither the output nor a temporary file."""
+    import ssr.io as sio
+    from ssr import interrupts
+
+    reached = []
+
+    def slow_encode(*a, **k):
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(1)
+        reached.append("encoded")
+
+    monkeypatch.setattr(sio, "_encode", slow_encode)
+    previous = signal.signal(signal.SIGTERM, interrupts.handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            write_image(tmp_path / "x.png", textured(8, 8, seed=0))
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert reached == [] and list(tmp_path.iterdir()) == []
 
 
 def test_interrupted_write_leaves_no_temporary_file(tmp_path, monkeypatch):

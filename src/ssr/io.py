@@ -589,14 +589,17 @@ def _atomic_write_bytes(path: Path, data: bytes, protect: Iterable[str | os.Path
 def _replace_from(path: Path, prefix: str, suffix: str, fill) -> Path:
     """Create a temporary file beside ``path``, fill it (``fill(fd, tmp)``), then rename it to
     ``path``; on any failure the temporary file is removed and ``path`` is left as it was (an
-    ``OSError`` becomes a one-line :class:`SSRError` naming ``path``). The whole of it is a
-    :func:`ssr.interrupts.critical` block: an interrupt waits for the file to be whole or gone."""
-    from .interrupts import critical
+    ``OSError`` becomes a one-line :class:`SSRError` naming ``path``). Creating, renaming and
+    cleaning up form a :func:`ssr.interrupts.critical` block, so an interrupt can never leave the
+    temporary file behind; the fill itself is :func:`~ssr.interrupts.interruptible` (the cleanup
+    is armed by then), so Ctrl-C does not wait for a large picture to be encoded."""
+    from .interrupts import critical, interruptible
 
     with critical():
         fd, tmp = _temp_beside(path, prefix=prefix, suffix=suffix)
         try:
-            fill(fd, tmp)
+            with interruptible():
+                fill(fd, tmp)
             os.chmod(tmp, _default_mode())
             os.replace(tmp, path)
         except BaseException as exc:
