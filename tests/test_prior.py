@@ -319,6 +319,10 @@ def test_pipeline_last_round_uses_the_prior_and_realism_blends(tiny_trunk, tmp_p
     assert torch.allclose(tilted(x, realism=1.0, precision="fp32").image, outs[1.0], atol=1e-5)
     with pytest.raises(SSRError, match="realism_tilt"):
         SSRPipeline(pipe.svkr, priors=pipe.priors.folders, realism_tilt="steep")
+    for bad in (12.0, True, float("nan")):  # setting it later is checked the same way
+        with pytest.raises(SSRError, match="realism_tilt"):
+            tilted.priors.tilt = bad
+    assert tilted.priors.tilt == 3.0
 
 
 def test_upscale_cli_realism_fidelity_and_no_prior(tiny_trunk, tmp_path, capsys):

@@ -85,11 +85,20 @@ class PriorSets:
     def __init__(self, folders: dict[str, Path], device: torch.device | str, tilt: float = 0.0):
         self.folders = dict(folders)
         self.device = torch.device(device)
-        if not (isinstance(tilt, (int, float)) and -8.0 <= float(tilt) <= 8.0):
-            raise SSRError(f"realism_tilt must be a number in [-8, 8], got {tilt!r}")
-        #: layer-wise realism (:func:`ssr.models.prior.layer_alpha`; 0: one blend weight for all)
-        self.tilt = float(tilt)
         self._net: tuple[tuple[float, float], torch.nn.Module] | None = None  # (realism, tilt) -> net
+        self.tilt = tilt
+
+    @property
+    def tilt(self) -> float:
+        """Layer-wise realism (:func:`ssr.models.prior.layer_alpha`; 0: one blend weight for all
+        layers); setting it checks the value, and the next :meth:`net` builds the new blend."""
+        return self._tilt
+
+    @tilt.setter
+    def tilt(self, value: float) -> None:
+        if isinstance(value, bool) or not (isinstance(value, (int, float)) and -8.0 <= float(value) <= 8.0):
+            raise SSRError(f"realism_tilt must be a number in [-8, 8], got {value!r}")
+        self._tilt = float(value)
 
     def __bool__(self) -> bool:
         return bool(self.folders)
