@@ -357,6 +357,12 @@ def test_16bit_grey_alpha_png_stays_grey_alpha(tmp_path):
     assert np.array_equal((back.alpha.numpy() * 65535).round(), (img.alpha.numpy() * 65535).round())
 
 
+def _sigterm(wait: float = 0.05) -> None:
+    """SIGTERM to this process, then time for the handler to run."""
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(wait)
+
+
 def test_interrupts_wait_for_a_critical_block_to_end():
     """Under the CLI's handler a SIGTERM inside ``critical()`` is held until the block ends (a file
     being written is finished or removed first); outside, it interrupts at once; a write that an
@@ -368,21 +374,18 @@ def test_interrupts_wait_for_a_critical_block_to_end():
         steps = []
         with pytest.raises(KeyboardInterrupt):
             with interrupts.critical():
-                os.kill(os.getpid(), signal.SIGTERM)
-                time.sleep(0.05)
+                _sigterm()
                 steps.append("finished")
         assert steps == ["finished"]
         with pytest.raises(KeyboardInterrupt):
-            os.kill(os.getpid(), signal.SIGTERM)
-            time.sleep(1)
+            _sigterm(1)
         # interruptible() inside a critical block lets a signal through at once ...
         steps = []
         with pytest.raises(KeyboardInterrupt):
             with interrupts.critical():
                 try:
                     with interrupts.interruptible():
-                        os.kill(os.getpid(), signal.SIGTERM)
-                        time.sleep(1)
+                        _sigterm(1)
                         steps.append("not reached")
                 finally:
                     steps.append("cleanup")
@@ -391,8 +394,7 @@ def test_interrupts_wait_for_a_critical_block_to_end():
         steps = []
         with pytest.raises(KeyboardInterrupt):
             with interrupts.critical():
-                os.kill(os.getpid(), signal.SIGTERM)
-                time.sleep(0.05)
+                _sigterm()
                 steps.append("held")
                 with interrupts.interruptible():
                     steps.append("not reached")
@@ -402,8 +404,7 @@ def test_interrupts_wait_for_a_critical_block_to_end():
             with interrupts.critical():
                 with interrupts.interruptible():
                     steps.append("window")
-                os.kill(os.getpid(), signal.SIGTERM)
-                time.sleep(0.05)
+                _sigterm()
                 steps.append("held again")
         assert steps == ["window", "held again"]
         with interrupts.critical():  # nothing left pending, the depth back at 0
