@@ -447,11 +447,8 @@ def write_image(
 def _write_quantized(path: Path, q: np.ndarray, ext: str, bit_depth: int, quality: int) -> Path:
     """Encode the ``H x W x C`` integer picture ``q`` to a temporary file beside ``path``, then
     rename it there (never a half-written ``path``)."""
-    def fill(fd: int, tmp: str) -> None:
-        os.close(fd)
-        _encode(Path(tmp), q, ext, bit_depth, quality)
-
-    return _replace_from(path, f".{path.stem[:64]}.", ext, fill)
+    return _replace_from(path, f".{path.stem[:64]}.", ext,
+                         lambda tmp: _encode(Path(tmp), q, ext, bit_depth, quality))
 
 
 def _encode(tmp: Path, q: np.ndarray, ext: str, bit_depth: int, quality: int) -> None:
@@ -579,15 +576,15 @@ def resize_alpha(alpha: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 def _atomic_write_bytes(path: Path, data: bytes, protect: Iterable[str | os.PathLike] = ()) -> Path:
     as_protected(protect).check(path)
 
-    def fill(fd: int, tmp: str) -> None:
-        with os.fdopen(fd, "wb") as f:
+    def fill(tmp: str) -> None:
+        with open(tmp, "wb") as f:
             f.write(data)
 
     return _replace_from(path, f".{path.name[:64]}.", "", fill)
 
 
 def _replace_from(path: Path, prefix: str, suffix: str, fill) -> Path:
-    """Create a temporary file beside ``path``, fill it (``fill(fd, tmp)``), then rename it to
+    """Create a temporary file beside ``path``, fill it (``fill(tmp)``, its path), then rename it to
     ``path``; on any failure the temporary file is removed and ``path`` is left as it was (an
     ``OSError`` becomes a one-line :class:`SSRError` naming ``path``). Creating, renaming and
     cleaning up form a :func:`ssr.interrupts.critical` block, so an interrupt can never leave the
@@ -598,8 +595,9 @@ def _replace_from(path: Path, prefix: str, suffix: str, fill) -> Path:
     with critical():
         fd, tmp = _temp_beside(path, prefix=prefix, suffix=suffix)
         try:
+            os.close(fd)  # closed while interrupts are held: an interrupt cannot leave it open
             with interruptible():
-                fill(fd, tmp)
+                fill(tmp)
             os.chmod(tmp, _default_mode())
             os.replace(tmp, path)
         except BaseException as exc:
