@@ -81,7 +81,7 @@ def main() -> None:
                          "agreement of the two on a 256x256 input when both")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    from ssr.pipeline import SSRPipeline
+    from ssr.pipeline import SSRPipeline, realism_label
 
     gpu = args.device.startswith("cuda")
     sync = torch.cuda.synchronize if gpu else (lambda: None)
@@ -100,8 +100,7 @@ def main() -> None:
         cases.append(("fidelity mode (--fidelity: SVKR, prior-backed last round at realism 0)",
                       {"diffusion": False, "realism": 0.0}))
     default_diffusion = pipe.has_diffusion and pipe.strength > 0
-    tilt = f", tilt {pipe.priors.tilt_at(pipe.realism):g}" if pipe.has_prior and pipe.priors.tilt_at(pipe.realism) else ""
-    cases.append((f"default (ssr upscale: realism {pipe.realism:g}{tilt}" + (f", + 10 {pipe.scheduler} diffusion steps)"
+    cases.append((f"default (ssr upscale: {realism_label(pipe.realism, pipe.priors.tilt)}" + (f", + 10 {pipe.scheduler} diffusion steps)"
                    if default_diffusion else ", no diffusion: strength 0)") if pipe.has_prior else
                   f"full pipeline (SVKR + 10 {pipe.scheduler} steps)", {}))
     if pipe.has_prior and pipe.has_diffusion and not default_diffusion:  # the stage that ships off: its cost when on

@@ -20,11 +20,13 @@ import statistics
 import sys
 from pathlib import Path
 
+from ssr.pipeline import realism_label
+
 #: the shipped default's realism and layer-wise tilt (``pipeline.json``), named in the labels of the ``ssr`` rows
 _PIPELINE = json.loads((Path(__file__).resolve().parents[1] / "src/ssr/weights/pipeline.json").read_text())
 DEFAULT_REALISM = _PIPELINE["realism"]
 DEFAULT_TILT = _PIPELINE.get("realism_tilt", 0)
-DEFAULT_LABEL = f"realism {DEFAULT_REALISM:g}" + (f", tilt {DEFAULT_TILT:g}" if DEFAULT_TILT else "")
+DEFAULT_LABEL = realism_label(DEFAULT_REALISM, DEFAULT_TILT)
 
 METRICS = ("psnr", "ssim", "niqe")
 LOWER_IS_BETTER = {"niqe"}

@@ -211,6 +211,9 @@ def test_layer_wise_realism_keeps_the_ends_and_tilts_the_trunk(tiny_trunk):
     assert trunk_position("kernel_encoder.0.weight", 23, levels) == 0.5
     assert layer_alpha(0.9, 0.0, 0.1) == 0.9 and layer_alpha(0.0, 3.0, 0.0) == 0.0 and layer_alpha(1.0, 3.0, 1.0) == 1.0
     assert layer_alpha(0.9, 2.0, 0.0) < 0.9 < layer_alpha(0.9, 2.0, 1.0)  # tilt > 0: early layers nearer a
+    from ssr.pipeline import realism_label  # one wording: the tilt is named only where it shapes the network
+    assert realism_label(0.75, 5) == "realism 0.75, tilt 5" and realism_label(0.5) == "realism 0.5"
+    assert realism_label(0.0, 5) == "realism 0" and realism_label(1, 5) == "realism 1"
     sa, sb = _merged_state(a), _merged_state(b)
 
     def weight_of(net, key):  # where each tensor of an interpolated net lies between a and b
@@ -349,7 +352,7 @@ def test_upscale_cli_realism_fidelity_and_no_prior(tiny_trunk, tmp_path, capsys)
     meta = json.loads((folder / "pipeline.json").read_text())
     (folder / "pipeline.json").write_text(json.dumps({**meta, "realism_tilt": 3}))
     capsys.readouterr()
-    for extra, said in ((["--realism", "0.5"], "realism 0.5, layer-wise tilt 3"), (["--fidelity"], "realism 0\n")):
+    for extra, said in ((["--realism", "0.5"], "realism 0.5, tilt 3"), (["--fidelity"], "realism 0\n")):
         assert main(["upscale", str(src), "-o", str(tmp_path / f"t{extra[-1]}.png"), "--weights", str(folder),
                      "--device", "cpu", *extra]) == 0
         assert said in capsys.readouterr().out

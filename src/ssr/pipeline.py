@@ -76,6 +76,19 @@ DEFAULT_DIR = Path(__file__).resolve().parent / "weights"
 PRIOR_SETS = ("fidelity", "perceptual")
 
 
+def effective_tilt(realism: float, tilt: float) -> float:
+    """The layer-wise tilt that shapes the network for ``realism``: ``tilt`` strictly between
+    the two sets, 0 at their ends (realism 0 or 1 is a set itself, whatever the tilt)."""
+    return float(tilt) if 0.0 < float(realism) < 1.0 else 0.0
+
+
+def realism_label(realism: float, tilt: float = 0.0) -> str:
+    """``"realism R"``, plus ``", tilt T"`` where the tilt changes the network: the one wording of
+    the CLI's summary line, the speed table and the quality tables."""
+    t = effective_tilt(realism, tilt)
+    return f"realism {float(realism):g}" + (f", tilt {t:g}" if t else "")
+
+
 class PriorSets:
     """The prior-backed weight sets of a pipeline and the network for a realism value (a set
     with its adapters merged, or the interpolation of the two). Only that network is kept: the
@@ -104,9 +117,8 @@ class PriorSets:
         return bool(self.folders)
 
     def tilt_at(self, realism: float) -> float:
-        """The tilt that shapes the network for ``realism``: :attr:`tilt` strictly between the
-        two sets, 0 at their ends (realism 0 or 1 is a set itself, whatever the tilt)."""
-        return self.tilt if 0.0 < float(realism) < 1.0 else 0.0
+        """The tilt that shapes the network for ``realism`` (:func:`effective_tilt`)."""
+        return effective_tilt(realism, self.tilt)
 
     def model(self, name: str):
         """Set ``name`` read from its folder, adapters merged (its forward cost is the

@@ -149,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
     check_weights(args.weights)  # after the inputs: a bad picture is the error a batch reports first
     from tqdm.auto import tqdm
 
-    from ..pipeline import SSRPipeline, use_bf16  # torch and the models: only once the arguments and inputs passed
+    from ..pipeline import SSRPipeline, realism_label, use_bf16  # torch and the models: only once the arguments and inputs passed
 
     meta = SSRPipeline.defaults(args.weights)
     strength = meta["strength"] if args.strength is None else args.strength
@@ -163,8 +163,7 @@ def run(args: argparse.Namespace) -> int:
         raise SSRError(f"--realism needs prior-backed weights; {args.weights or 'the shipped pipeline'} has none")
     if args.use_prior:
         r = pipe.realism if args.realism is None else args.realism
-        tilt = f", layer-wise tilt {pipe.priors.tilt_at(r):g}" if pipe.priors.tilt_at(r) else ""
-        print(f"last round: pretrained prior, realism {r:g}{tilt}")
+        print(f"last round: pretrained prior, {realism_label(r, pipe.priors.tilt)}")
     print(f"mode: SVKR + diffusion ({args.steps} {args.scheduler or pipe.scheduler} steps, seed {args.seed}, strength "
           f"{pipe.strength if args.strength is None else args.strength:g}, start "
           f"{pipe.start if args.start is None else args.start:g})" if use_diffusion
