@@ -257,3 +257,38 @@ def test_research_kernel_smoothing_variants_keep_valid_kernels():
     c[..., 6, 2] = 0
     fixed = ks.variant("conf-2", field, c)
     assert fixed[0, 0, 6, 2] > 0.99 and torch.allclose(fixed[..., :, 8:], field[..., :, 8:])
+
+
+def test_research_weight_soup_interpolates_one_network(tmp_path):
+    """research/weight_soup.py: alpha 0 / 1 give the two folders' networks exactly, 0.5 their
+    mean tensor by tensor (the soup loads and runs as the same class); two different networks
+    or an alpha outside [0, 1] are refused with a message, and nothing is written."""
+    import sys
+
+    sys.path.insert(0, str(CONFIGS.parent / "research"))
+    try:
+        import weight_soup
+    finally:
+        sys.path.pop(0)
+    from ssr.errors import SSRError
+
+    cfg = dict(scale=4, kernel_size=9, channels=8, depth_channels=4, head="atoms", atoms=8)
+    torch.manual_seed(0)
+    a, b = DKENet(**cfg), DKENet(**cfg)
+    a.save_pretrained(tmp_path / "a")
+    b.save_pretrained(tmp_path / "b")
+    for alpha, want in ((0.0, a), (1.0, b)):
+        got = SSRModel.from_pretrained(weight_soup.soup(tmp_path / "a", tmp_path / "b", alpha, tmp_path / f"s{alpha}"))
+        assert isinstance(got, DKENet)
+        assert all(torch.equal(got.state_dict()[k], v) for k, v in want.state_dict().items())
+    mid = SSRModel.from_pretrained(weight_soup.soup(tmp_path / "a", tmp_path / "b", 0.5, tmp_path / "mid"))
+    sa, sb = a.state_dict(), b.state_dict()
+    assert all(torch.allclose(mid.state_dict()[k], (sa[k] + sb[k]) / 2) for k in sa if sa[k].is_floating_point())
+    lr = torch.rand(1, 3, 16, 16)
+    assert mid(lr, torch.rand(1, 1, 16, 16)).shape == a(lr, torch.rand(1, 1, 16, 16)).shape
+    DKENet(**{**cfg, "channels": 12}).save_pretrained(tmp_path / "c")
+    for other, alpha in (("c", 0.5), ("b", 1.5)):
+        with pytest.raises(SSRError):
+            weight_soup.soup(tmp_path / "a", tmp_path / other, alpha, tmp_path / "bad")
+    assert not (tmp_path / "bad").exists()
+    assert weight_soup.main([str(tmp_path / "a"), str(tmp_path / "c"), "--out", str(tmp_path / "bad")]) == 2
