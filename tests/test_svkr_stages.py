@@ -292,3 +292,32 @@ def test_research_weight_soup_interpolates_one_network(tmp_path):
             weight_soup.soup(tmp_path / "a", tmp_path / other, alpha, tmp_path / "bad")
     assert not (tmp_path / "bad").exists()
     assert weight_soup.main([str(tmp_path / "a"), str(tmp_path / "c"), "--out", str(tmp_path / "bad")]) == 2
+
+
+def test_research_kernel_cells_summarises_bench_folders(tmp_path, capsys):
+    """research/kernel_cells.py: means over the cells every run shares (svkr rows only), the
+    count of cells beating the first label, and a clear error for a folder without results."""
+    import json
+    import sys
+
+    sys.path.insert(0, str(CONFIGS.parent / "research"))
+    try:
+        import kernel_cells
+    finally:
+        sys.path.pop(0)
+
+    def row(cell, corr, est="svkr"):
+        return {"dataset": cell, "estimator": est, "width_corr_within": corr, "kernel_l1": 0.5,
+                "resynth_psnr": 38.0, "sr_psnr_y": 25.0, "sr_prior_psnr_y": 25.5}
+
+    for name, rows in (("a", [row("x", 0.2), row("y", 0.4), row("x", 0.9, "mean-kernel")]),
+                       ("b1", [row("x", 0.3)]), ("b2", [row("y", 0.1), row("z", 0.8)])):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "kernels.json").write_text(json.dumps(rows))
+    assert kernel_cells.main([f"ship={tmp_path / 'a'}", f"cand={tmp_path / 'b1'},{tmp_path / 'b2'}"]) == 0
+    out = capsys.readouterr().out
+    assert "means over 2 cells" in out and "| x | 0.20 | 0.30 |" in out and "| z |" not in out
+    assert "| ship | 0.300 |" in out and "| cand | 0.200 |" in out and out.rstrip().endswith("| 1 / 2 |")
+    assert kernel_cells.main(["nolabel"]) == 2
+    with pytest.raises(SystemExit, match="not found"):
+        kernel_cells.main([f"c={tmp_path / 'missing'}"])
