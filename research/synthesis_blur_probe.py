@@ -35,15 +35,15 @@ from kernel_smoothing import add_set_arguments, degraded_sets  # noqa: E402
 SIGMAS = (0.3, 0.6, 0.9, 1.2, 1.6, 2.0, 2.5, 3.0, 3.6, 4.2)
 
 
-def synthesis_scores(x: torch.Tensor, lr: torch.Tensor, sigmas, window: float, k: int = 21) -> torch.Tensor:
-    """``1 x S x h x w`` local mean squared error of ``down(x * g_s)`` against ``lr`` per sigma.
+def synthesis_errors(x: torch.Tensor, lr: torch.Tensor, sigmas, k: int = 21) -> torch.Tensor:
+    """``1 x S x h x w`` squared error (channel mean) of ``down(x * g_s)`` against ``lr`` per
+    sigma; smooth it over a window (``gaussian_blur``) to score the sigmas locally.
     ``x``: ``1 x 3 x H x W`` (HR estimate), ``lr``: ``1 x 3 x h x w``."""
     h, w = lr.shape[-2:]
     out = []
     for s in sigmas:
         kern = isotropic_gaussian(torch.tensor([float(s)]), k, shift=center_shift(4)).view(1, -1, 1, 1).expand(1, -1, h, w)
-        err = ((apply_kernel_field(x, kern, 4) - lr) ** 2).mean(1, keepdim=True)
-        out.append(gaussian_blur(err, window))
+        out.append(((apply_kernel_field(x, kern, 4) - lr) ** 2).mean(1, keepdim=True))
     return torch.cat(out, 1)
 
 
@@ -86,8 +86,9 @@ def main(argv: list[str] | None = None) -> None:
             with torch.autocast("cpu", dtype=torch.bfloat16):
                 x = gen(deg.lr)
             x = x.float().clamp(0, 1)
+            err = synthesis_errors(x, deg.lr, SIGMAS)  # once per picture, smoothed per window
             for wdw, c in zip(args.windows, cols):
-                wm, ev = width_map(synthesis_scores(x, deg.lr, SIGMAS, wdw), SIGMAS, args.temperature)
+                wm, ev = width_map(gaussian_blur(err, wdw), SIGMAS, args.temperature)
                 acc[c].append(width_corr(wm[0, 0], true_w))
             spread = weighted_blur(wm, ev, args.spread)
             acc[cols[len(args.windows)]].append(width_corr(spread[0, 0], true_w))

@@ -11,33 +11,28 @@ can score through ``research/prior_checkpoint.py OUT_PIPE --dkenet OUT``.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 import torch
-from safetensors.torch import load_file, save_file
 
 from ssr.errors import SSRError
+from ssr.models.base import SSRModel
 
 
 def soup(a: Path, b: Path, alpha: float, out: Path) -> Path:
-    """Write ``out`` = ``(1 - alpha) a + alpha b`` (floating tensors; others taken from ``b``)."""
+    """Write ``out`` = ``(1 - alpha) a + alpha b`` (floating tensors; others taken from ``b``),
+    through the project's model I/O (:meth:`SSRModel.save_pretrained`, ``b``'s ``extra`` kept)."""
     if not 0.0 <= alpha <= 1.0:
         raise SSRError(f"alpha must be in [0, 1], got {alpha}")
-    meta_a, meta_b = (json.loads((p / "config.json").read_text()) for p in (a, b))
+    meta_a, meta_b = SSRModel.saved_meta(a), SSRModel.saved_meta(b)
     if (meta_a.get("class"), meta_a.get("config")) != (meta_b.get("class"), meta_b.get("config")):
         raise SSRError(f"{a} and {b} are not the same network (class or config differ)")
-    sa, sb = load_file(str(a / "model.safetensors")), load_file(str(b / "model.safetensors"))
-    if sa.keys() != sb.keys() or any(sa[k].shape != sb[k].shape for k in sa):
-        raise SSRError(f"{a} and {b} hold different tensors")
-    mixed = {k: (torch.lerp(sa[k].float(), sb[k].float(), alpha).to(sb[k].dtype) if sb[k].is_floating_point()
-                 else sb[k]) for k in sb}
-    out.mkdir(parents=True, exist_ok=True)
-    save_file(mixed, str(out / "model.safetensors"))
-    meta_b.setdefault("extra", {})["soup"] = {"a": str(a), "b": str(b), "alpha": alpha}
-    (out / "config.json").write_text(json.dumps(meta_b, indent=2) + "\n")
-    return out
+    net_b = SSRModel.from_pretrained(b)
+    sa, sb = SSRModel.from_pretrained(a).state_dict(), net_b.state_dict()
+    mixed = {k: torch.lerp(sa[k], v, alpha) if v.is_floating_point() else v for k, v in sb.items()}
+    return net_b.save_pretrained(out, state_dict=mixed, extra={**meta_b.get("extra", {}),
+                                                                "soup": {"a": str(a), "b": str(b), "alpha": alpha}})
 
 
 def main(argv: list[str] | None = None) -> int:
