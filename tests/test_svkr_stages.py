@@ -80,6 +80,59 @@ def test_width_corr_loss_is_scale_free_and_follows_the_blur():
     assert torch.isfinite(est.grad).all() and est.grad.abs().sum() > 0
 
 
+
+def test_width_corr_loss_weighted_by_evidence():
+    """With a weight map the correlation is taken with those weights: pixels of weight 0 do not
+    count, uniform weights give the unweighted loss."""
+    from ssr.degradation import isotropic_gaussian
+    from ssr.train.losses import width_corr_loss
+
+    def field(sigmas):  # 1 x 441 x 1 x n
+        return isotropic_gaussian(torch.tensor(sigmas), k=21).reshape(len(sigmas), -1).T.reshape(1, 441, 1, -1)
+
+    true = field([0.6, 1.0, 1.8, 3.0, 0.8, 2.5])
+    est = field([0.9, 1.2, 1.6, 2.2, 2.4, 0.7])  # follows the first four, inverted on the last two
+    evidence = torch.tensor([1.0, 1.0, 1.0, 1.0, 0.0, 0.0]).view(1, 1, 1, -1)
+    plain = float(width_corr_loss(est, true))
+    uniform = float(width_corr_loss(est, true, weight=torch.full_like(evidence, 0.3)))
+    weighted = float(width_corr_loss(est, true, weight=evidence))
+    first_four = float(width_corr_loss(est[..., :4], true[..., :4]))
+    assert abs(uniform - plain) < 1e-5
+    assert abs(weighted - first_four) < 1e-3 and weighted < 0.05 < plain
+    e = est.clone().requires_grad_(True)
+    width_corr_loss(e, true, weight=evidence).backward()
+    assert torch.isfinite(e.grad).all() and e.grad[..., :4].abs().sum() > 0
+    assert e.grad[..., 4:].abs().sum() == 0  # no evidence, no push
+
+
+
+def test_dkenet_stage_weights_the_correlation_by_evidence(tmp_path, monkeypatch):
+    """``loss.width_corr_evidence: true`` passes the LR picture's kernel confidence to the
+    correlation term; off, no weight."""
+    import ssr.train.svkr_stages as stages
+
+    data = image_folder(tmp_path / "data", n=2, size=(48, 64))
+    seen = []
+    real = stages.width_corr_loss
+
+    def spy(est, true, weight=None, **kw):
+        seen.append(None if weight is None else tuple(weight.shape))
+        return real(est, true, weight=weight, **kw)
+
+    monkeypatch.setattr(stages, "width_corr_loss", spy)
+    for evidence in (False, True):
+        cls = get_stage("dkenet")
+        cfg = load_config(CONFIGS / "dkenet_tiny.yaml", cls.defaults,
+                          {"stage": "dkenet", "data": {"roots": [str(data)]},
+                           "loss": {"width_corr": 1.0, "width_corr_evidence": evidence}})
+        trainer = cls(cfg, tmp_path / f"dk{evidence}", device="cpu")
+        batch = trainer.make_batch([0, 1][: cfg["batch_size"]], trainer.device)
+        loss, logs = trainer._kernel_loss(trainer.model(batch["lr"], batch["depth_in"]), batch)
+        assert torch.isfinite(loss) and "width_corr_loss" in logs
+    b, _, h, w = batch["lr"].shape
+    assert seen == [None, (b, 1, h, w)]
+
+
 def test_data_workers_draw_the_same_batches(tmp_path):
     """Batches drawn by forked CPU workers are, in step order, the batches the in-process path
     draws (non-blind: PCA codes computed in the worker; other stages: kernel fields in float16)."""

@@ -44,21 +44,36 @@ def log_width(field: torch.Tensor) -> torch.Tensor:
     return 0.5 * torch.log((m["vyy"] + m["vxx"]) / 2 + 0.01)
 
 
-def width_corr_loss(est: torch.Tensor, true: torch.Tensor, min_std: float = 0.03) -> torch.Tensor:
+def width_corr_loss(est: torch.Tensor, true: torch.Tensor, min_std: float = 0.03,
+                    weight: torch.Tensor | None = None) -> torch.Tensor:
     """``1 - `` within-picture Pearson correlation of estimated and true log widths, averaged over
     the samples whose true log width varies by more than ``min_std`` (0 when none does).
 
     Scale-free: it asks the estimate to *follow* the blur across the picture (where the kernel
     and re-synthesis losses are satisfied by one average width when the evidence is weak), and
-    leaves the absolute width to the other terms. ``B x k*k x h x w`` each."""
+    leaves the absolute width to the other terms. ``B x k*k x h x w`` each.
+
+    ``weight`` (``B x 1 x h x w``, non-negative; e.g. :func:`ssr.svkr.kernel_confidence` of the LR
+    picture) makes it the weighted correlation: the means, spreads and covariance of the two width
+    maps are taken with those weights, so pixels without evidence of their blur (flat regions)
+    count less. ``None``: every pixel alike."""
     le, lt = log_width(est.float()), log_width(true.float()).detach()
     le, lt = le.flatten(1), lt.flatten(1)
-    keep = lt.std(1) > min_std
+    if weight is None:
+        wt = torch.full_like(lt, 1.0 / lt.shape[1])
+    else:
+        wt = weight.detach().float().flatten(1).clamp_min(0)
+        wt = wt / wt.sum(1, keepdim=True).clamp_min(1e-8)
+    mt = (wt * lt).sum(1, keepdim=True)
+    keep = ((wt * (lt - mt) ** 2).sum(1) * lt.shape[1]).sqrt() / (lt.shape[1] - 1) ** 0.5 > min_std
     if not bool(keep.any()):
         return est.sum() * 0.0
-    le, lt = le[keep] - le[keep].mean(1, keepdim=True), lt[keep] - lt[keep].mean(1, keepdim=True)
+    le, lt, wt = le[keep], lt[keep], wt[keep]
+    le, lt = le - (wt * le).sum(1, keepdim=True), lt - (wt * lt).sum(1, keepdim=True)
+    n = le.shape[1]
     # the floor under the estimate's norm bounds the gradient of a (nearly) constant estimate
-    corr = (le * lt).sum(1) / ((le.pow(2).sum(1) + 1e-3).sqrt() * lt.norm(dim=1))
+    cov = n * (wt * le * lt).sum(1)
+    corr = cov / ((n * (wt * le.pow(2)).sum(1) + 1e-3).sqrt() * (n * (wt * lt.pow(2)).sum(1)).sqrt())
     return (1 - corr).mean()
 
 

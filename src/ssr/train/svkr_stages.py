@@ -23,6 +23,7 @@ from ..models.dkenet import DKENet, feedback_input
 from ..models.nonblind import NonBlindSR, bicubic_up, project_codes
 from .data import ImagePool, sample_generator
 from .degrade import DEFAULT_RECIPES, TrainingDegradation
+from ..svkr import kernel_confidence
 from .losses import kernel_shape, psnr, width_corr_loss, width_correlation
 from .trainer import Trainer
 
@@ -219,7 +220,9 @@ class DKENetTrainer(_SRStage):
     losses alone give a weak, sign-cancelling signal about *width*; on short runs the network
     then predicts one average width for every picture. The shape term addresses width directly;
     ``+ width_corr * (1 - corr)`` (:func:`width_corr_loss`) asks the width map to follow the
-    true one within each picture, whatever its scale.
+    true one within each picture, whatever its scale; with ``loss.width_corr_evidence: true`` the correlation
+    is weighted by the LR picture's evidence of blur (:func:`ssr.svkr.kernel_confidence`), so flat
+    regions, where no kernel can be read, count less.
 
     With ``model.feedback: true`` each step runs two SVKR rounds: round 1 as above; the frozen
     non-blind net of ``feedback_nonblind`` super-resolves with round 1's kernels (no gradient),
@@ -233,7 +236,7 @@ class DKENetTrainer(_SRStage):
         "steps": 3000, "batch_size": 16, "lr": 2e-4, "warmup_steps": 200, "save_every": 250, "eval_every": 250,
         "model": {"scale": 4, "kernel_size": 21, "channels": 48, "depth_channels": 16, "use_depth": True},
         "data": {**_SRStage.data_defaults, "depth": "builtin", "depth_jitter": 0.5},
-        "loss": {"kernel_l1": 1.0, "resynth": 20.0, "shape": 0.0, "width_corr": 0.0},
+        "loss": {"kernel_l1": 1.0, "resynth": 20.0, "shape": 0.0, "width_corr": 0.0, "width_corr_evidence": False},
         "feedback_nonblind": "src/ssr/weights/svkr/nonblind",
     }
 
@@ -287,7 +290,8 @@ class DKENetTrainer(_SRStage):
             loss = loss + w["shape"] * l_s
             logs["shape_l1"] = float(l_s.detach())
         if w.get("width_corr", 0):
-            l_c = width_corr_loss(est, gt)
+            weight = kernel_confidence(batch["lr"]) if w.get("width_corr_evidence") else None
+            l_c = width_corr_loss(est, gt, weight=weight)
             loss = loss + w["width_corr"] * l_c
             logs["width_corr_loss"] = float(l_c.detach())
         return loss, logs
