@@ -80,7 +80,6 @@ def test_width_corr_loss_is_scale_free_and_follows_the_blur():
     assert torch.isfinite(est.grad).all() and est.grad.abs().sum() > 0
 
 
-
 def test_width_corr_loss_weighted_by_evidence():
     """With a weight map the correlation is taken with those weights: pixels of weight 0 do not
     count, uniform weights give the unweighted loss."""
@@ -105,10 +104,9 @@ def test_width_corr_loss_weighted_by_evidence():
     assert e.grad[..., 4:].abs().sum() == 0  # no evidence, no push
 
 
-
 def test_dkenet_stage_weights_the_correlation_by_evidence(tmp_path, monkeypatch):
     """``loss.width_corr_evidence: true`` passes the LR picture's kernel confidence to the
-    correlation term; off, no weight."""
+    correlation term (computed once per step); off, no weight."""
     import ssr.train.svkr_stages as stages
 
     data = image_folder(tmp_path / "data", n=2, size=(48, 64))
@@ -127,7 +125,7 @@ def test_dkenet_stage_weights_the_correlation_by_evidence(tmp_path, monkeypatch)
                            "loss": {"width_corr": 1.0, "width_corr_evidence": evidence}})
         trainer = cls(cfg, tmp_path / f"dk{evidence}", device="cpu")
         batch = trainer.make_batch([0, 1][: cfg["batch_size"]], trainer.device)
-        loss, logs = trainer._kernel_loss(trainer.model(batch["lr"], batch["depth_in"]), batch)
+        loss, logs = trainer.training_step(batch)
         assert torch.isfinite(loss) and "width_corr_loss" in logs
     b, _, h, w = batch["lr"].shape
     assert seen == [None, (b, 1, h, w)]

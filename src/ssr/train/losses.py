@@ -59,21 +59,18 @@ def width_corr_loss(est: torch.Tensor, true: torch.Tensor, min_std: float = 0.03
     count less. ``None``: every pixel alike."""
     le, lt = log_width(est.float()), log_width(true.float()).detach()
     le, lt = le.flatten(1), lt.flatten(1)
-    if weight is None:
-        wt = torch.full_like(lt, 1.0 / lt.shape[1])
-    else:
-        wt = weight.detach().float().flatten(1).clamp_min(0)
-        wt = wt / wt.sum(1, keepdim=True).clamp_min(1e-8)
-    mt = (wt * lt).sum(1, keepdim=True)
-    keep = ((wt * (lt - mt) ** 2).sum(1) * lt.shape[1]).sqrt() / (lt.shape[1] - 1) ** 0.5 > min_std
+    n = lt.shape[1]
+    # weights summing to n per sample: uniform weights are all ones, the plain correlation
+    w = torch.ones_like(lt) if weight is None else weight.detach().float().flatten(1).clamp_min(0)
+    w = w * (n / w.sum(1, keepdim=True).clamp_min(1e-8))
+    le, lt = le - (w * le).sum(1, keepdim=True) / n, lt - (w * lt).sum(1, keepdim=True) / n
+    var_t = (w * lt.pow(2)).sum(1)
+    keep = (var_t / (n - 1)).sqrt() > min_std
     if not bool(keep.any()):
         return est.sum() * 0.0
-    le, lt, wt = le[keep], lt[keep], wt[keep]
-    le, lt = le - (wt * le).sum(1, keepdim=True), lt - (wt * lt).sum(1, keepdim=True)
-    n = le.shape[1]
+    le, lt, w, var_t = le[keep], lt[keep], w[keep], var_t[keep]
     # the floor under the estimate's norm bounds the gradient of a (nearly) constant estimate
-    cov = n * (wt * le * lt).sum(1)
-    corr = cov / ((n * (wt * le.pow(2)).sum(1) + 1e-3).sqrt() * (n * (wt * lt.pow(2)).sum(1)).sqrt())
+    corr = (w * le * lt).sum(1) / (((w * le.pow(2)).sum(1) + 1e-3).sqrt() * var_t.sqrt())
     return (1 - corr).mean()
 
 

@@ -21,9 +21,9 @@ from ..models.base import SSRModel, register_model
 from ..errors import SSRError
 from ..models.dkenet import DKENet, feedback_input
 from ..models.nonblind import NonBlindSR, bicubic_up, project_codes
+from ..svkr import kernel_confidence
 from .data import ImagePool, sample_generator
 from .degrade import DEFAULT_RECIPES, TrainingDegradation
-from ..svkr import kernel_confidence
 from .losses import kernel_shape, psnr, width_corr_loss, width_correlation
 from .trainer import Trainer
 
@@ -275,7 +275,9 @@ class DKENetTrainer(_SRStage):
             sr = nb(batch["lr"], codes=nb.kernel_codes(est.detach())).float().clamp(0, 1)
         return [est, model(batch["lr"], batch["depth_in"], feedback_input(batch["lr"], sr, self.scale))]
 
-    def _kernel_loss(self, est, batch):
+    def _kernel_loss(self, est, batch, evidence=None):
+        """The loss of one round's kernels ``est``; ``evidence`` (``B x 1 x h x w`` or ``None``)
+        weights the width-correlation term (:meth:`training_step` computes it once per batch)."""
         from ..degradation import apply_kernel_field
 
         gt = batch["kernels"]
@@ -290,16 +292,17 @@ class DKENetTrainer(_SRStage):
             loss = loss + w["shape"] * l_s
             logs["shape_l1"] = float(l_s.detach())
         if w.get("width_corr", 0):
-            weight = kernel_confidence(batch["lr"]) if w.get("width_corr_evidence") else None
-            l_c = width_corr_loss(est, gt, weight=weight)
+            l_c = width_corr_loss(est, gt, weight=evidence)
             loss = loss + w["width_corr"] * l_c
             logs["width_corr_loss"] = float(l_c.detach())
         return loss, logs
 
     def training_step(self, batch):
         total, logs = 0.0, {}
+        w = self.cfg["loss"]
+        evidence = kernel_confidence(batch["lr"]) if w.get("width_corr", 0) and w.get("width_corr_evidence") else None
         for r, est in enumerate(self._rounds(self.model, batch)):
-            loss, lg = self._kernel_loss(est, batch)
+            loss, lg = self._kernel_loss(est, batch, evidence)
             total = total + loss
             logs.update({(k if r == 0 else f"{k}_r{r + 1}"): v for k, v in lg.items()})
         return total, logs
