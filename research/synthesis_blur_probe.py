@@ -11,6 +11,12 @@ cells as research/kernel_smoothing.py and edge_blur_probe.py; with ``--svkr`` al
 widths (T = 3) and their z-blend with this map.
 
     python research/synthesis_blur_probe.py --limit 10 --svkr
+
+``--prior hr`` re-degrades the true HR picture instead of a generator's output: an oracle that
+knows the content, so its correlation is a ceiling on what the local evidence of the LR picture
+tells about the blur (flat regions score every width alike whatever the estimator).
+
+    python research/synthesis_blur_probe.py --limit 10 --prior hr --windows 1 2 4
 """
 from __future__ import annotations
 
@@ -21,53 +27,27 @@ from pathlib import Path
 
 import torch
 
-from ssr.degradation import apply_kernel_field
 from ssr.degradation.apply import gaussian_blur, weighted_blur
 from ssr.degradation.fields import kernel_width
-from ssr.degradation.kernels import center_shift, isotropic_gaussian
 from ssr.eval.kernel_bench import width_corr
+from ssr.eval.local_oracle import SIGMAS, synthesis_errors, width_map
 from ssr.models.rrdbnet import load_prior
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from kernel_smoothing import add_set_arguments, degraded_sets  # noqa: E402
 
-#: candidate Gaussian sigmas (HR px)
-SIGMAS = (0.3, 0.6, 0.9, 1.2, 1.6, 2.0, 2.5, 3.0, 3.6, 4.2)
-
-
-def synthesis_errors(x: torch.Tensor, lr: torch.Tensor, sigmas, k: int = 21) -> torch.Tensor:
-    """``1 x S x h x w`` squared error (channel mean) of ``down(x * g_s)`` against ``lr`` per
-    sigma; smooth it over a window (``gaussian_blur``) to score the sigmas locally.
-    ``x``: ``1 x 3 x H x W`` (HR estimate), ``lr``: ``1 x 3 x h x w``."""
-    h, w = lr.shape[-2:]
-    out = []
-    for s in sigmas:
-        kern = isotropic_gaussian(torch.tensor([float(s)]), k, shift=center_shift(4)).view(1, -1, 1, 1).expand(1, -1, h, w)
-        out.append(((apply_kernel_field(x, kern, 4) - lr) ** 2).mean(1, keepdim=True))
-    return torch.cat(out, 1)
-
-
-def width_map(scores: torch.Tensor, sigmas, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """Soft arg-min width (sigma = RMS radius of :func:`kernel_width`, ``1 x 1 x h x w``) and its evidence (relative spread of the scores)."""
-    lo = scores.min(1, keepdim=True).values
-    rel = scores / lo.clamp_min(1e-8) - 1  # 0 at the best sigma
-    p = torch.softmax(-rel / temperature, 1)
-    s = torch.tensor(sigmas, dtype=scores.dtype).view(1, -1, 1, 1)
-    evidence = (scores.max(1, keepdim=True).values - lo) / lo.clamp_min(1e-8)
-    return (p * s).sum(1, keepdim=True), evidence
-
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     add_set_arguments(ap)
-    ap.add_argument("--prior", default="realesrgan-x4plus", help="pretrained generator (ssr.models.rrdbnet.PRIORS)")
+    ap.add_argument("--prior", default="realesrgan-x4plus", help="pretrained generator (ssr.models.rrdbnet.PRIORS), or 'hr': the true HR picture (the oracle ceiling)")
     ap.add_argument("--windows", nargs="+", type=float, default=[2.0, 4.0])
     ap.add_argument("--temperature", type=float, default=0.05)
     ap.add_argument("--spread", type=float, default=8.0, help="evidence-weighted spreading of the map (LR px)")
     ap.add_argument("--svkr", action="store_true", help="also SVKR's widths (T = 3) and the z-blend with this map")
     args = ap.parse_args(argv)
     torch.set_grad_enabled(False)
-    gen = load_prior(args.prior).eval()
+    gen = None if args.prior == "hr" else load_prior(args.prior).eval()
     svkr = None
     if args.svkr:
         from ssr.pipeline import SSRPipeline
@@ -83,9 +63,12 @@ def main(argv: list[str] | None = None) -> None:
         means = []
         for deg in pictures:
             true_w = kernel_width(deg.kernels)[0]
-            with torch.autocast("cpu", dtype=torch.bfloat16):
-                x = gen(deg.lr)
-            x = x.float().clamp(0, 1)
+            if gen is None:
+                x = deg.hr
+            else:
+                with torch.autocast("cpu", dtype=torch.bfloat16):
+                    x = gen(deg.lr)
+                x = x.float().clamp(0, 1)
             err = synthesis_errors(x, deg.lr, SIGMAS)  # once per picture, smoothed per window
             for wdw, c in zip(args.windows, cols):
                 wm, ev = width_map(gaussian_blur(err, wdw), SIGMAS, args.temperature)

@@ -80,7 +80,7 @@ SSR_METHODS: dict[str, dict] = {
 METHODS = (*PEER_METHODS, *SSR_METHODS, *SVKR_METHODS)
 
 #: the kernel estimators of ``ssr bench --kernels`` (:mod:`ssr.eval.kernel_bench`)
-ESTIMATORS = ("svkr", "svkr-t1", "dkenet-nodepth", "dkenet-true-depth", "mean-kernel", "best-single", "true-kernels")
+ESTIMATORS = ("svkr", "svkr-t1", "dkenet-nodepth", "dkenet-true-depth", "mean-kernel", "best-single", "local-oracle", "true-kernels")
 
 
 def scheduler_names() -> list[str]:

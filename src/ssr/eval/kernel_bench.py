@@ -30,6 +30,9 @@ Estimators:
 ``mean-kernel``              the mean training kernel everywhere (a prior, no estimation)
 ``best-single``              oracle: the one valid kernel per picture (non-negative taps summing
                              to one) that best re-synthesises the clean LR (least squares)
+``local-oracle``             oracle: the per-pixel Gaussian width the HR picture tells by
+                             analysis-by-synthesis against the LR (:mod:`.local_oracle`): a
+                             ceiling on what the local evidence of the picture says about blur
 ``true-kernels``             the true field (reference for the observed-LR PSNR)
 ==========================  ===========================================================
 """
@@ -47,8 +50,9 @@ from ..degradation import DegradationConfig, apply_kernel_field, tap_patches
 from ..degradation.fields import FIELD_KINDS, HELD_OUT_KINDS, kernel_width
 from ..errors import SSRError
 from ..io import list_images, write_json, write_text
-from .metrics import psnr as psnr_y
 from .datasets import DEFAULT_PRESET, degrade_source, image_seed, parse_spec, scene_depth
+from .local_oracle import local_oracle_kernels
+from .metrics import psnr as psnr_y
 from .report import machine_line
 
 
@@ -99,7 +103,7 @@ def _simplex(v: torch.Tensor) -> torch.Tensor:
 def estimate(name: str, svkr, nodepth, lr: torch.Tensor, true_depth: torch.Tensor,
              hr: torch.Tensor | None = None, true_kernels: torch.Tensor | None = None) -> torch.Tensor:
     """Kernel field ``1 x k*k x h x w`` of estimator ``name`` for ``lr`` (``1 x 3 x h x w``);
-    the oracles ``best-single`` and ``true-kernels`` also need ``hr`` and the true field."""
+    the oracles ``best-single``, ``local-oracle`` and ``true-kernels`` also need ``hr`` and the true field."""
     if name == "svkr":
         return svkr(lr, rounds=3, return_kernels=True).kernels
     if name == "svkr-t1":
@@ -114,13 +118,15 @@ def estimate(name: str, svkr, nodepth, lr: torch.Tensor, true_depth: torch.Tenso
         nb = svkr.nonblind
         h, w = lr.shape[-2:]
         return nb.pca_mean.view(1, -1, 1, 1).expand(1, -1, h, w)
-    if name in ("best-single", "true-kernels"):
+    if name in ("best-single", "local-oracle", "true-kernels"):
         if hr is None or true_kernels is None:
             raise SSRError(f"{name} is an oracle: it needs the HR picture and the true kernels")
         if name == "true-kernels":
             return true_kernels
         k = math.isqrt(true_kernels.shape[1])
         scale = hr.shape[-1] // lr.shape[-1]
+        if name == "local-oracle":
+            return local_oracle_kernels(hr, lr, k, scale)
         kern = best_single_kernel(hr, apply_kernel_field(hr, true_kernels, scale), k, scale)
         return kern.view(1, -1, 1, 1).expand(1, -1, *lr.shape[-2:])
     raise SSRError(f"unknown kernel estimator {name!r}; choose from {', '.join(ESTIMATORS)}")
