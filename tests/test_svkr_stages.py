@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from ssr.errors import SSRError
 from ssr.models import SSRModel
 from ssr.models.dkenet import DKENet
 from ssr.models.nonblind import NonBlindSR
@@ -250,7 +251,6 @@ def test_dkenet_with_edge_evidence_trains_and_stage_val_builds_it_as_saved(stage
 def test_dkenet_with_feedback_trains_two_rounds(stage12, tmp_path):
     import csv
 
-    from ssr.errors import SSRError
 
     _, data, nb_dir, base = stage12
     model = {"scale": 4, "kernel_size": 21, "channels": 8, "depth_channels": 4, "use_depth": True,
@@ -372,3 +372,43 @@ def test_research_kernel_cells_summarises_bench_folders(tmp_path, capsys):
     assert kernel_cells.main(["nolabel"]) == 2
     with pytest.raises(SystemExit, match="not found"):
         kernel_cells.main([f"c={tmp_path / 'missing'}"])
+
+
+def test_dkenet_stage_can_follow_the_oracle_widths(tmp_path, monkeypatch):
+    """``loss.width_corr_target: oracle`` hands the correlation term the local oracle's field
+    (isotropic kernels of the widths the HR crop tells), not the true kernels; a wrong name is a
+    clear error."""
+    import ssr.train.svkr_stages as stages
+    from ssr.eval.kernel_bench import kernel_width
+
+    data = image_folder(tmp_path / "data", n=2, size=(48, 64))
+    seen = []
+    real = stages.width_corr_loss
+
+    def spy(est, true, weight=None, **kw):
+        seen.append(true)
+        return real(est, true, weight=weight, **kw)
+
+    monkeypatch.setattr(stages, "width_corr_loss", spy)
+    cls = get_stage("dkenet")
+    batches = {}
+    for target in ("true", "oracle", "nope"):
+        cfg = load_config(CONFIGS / "dkenet_tiny.yaml", cls.defaults,
+                          {"stage": "dkenet", "data": {"roots": [str(data)]},
+                           "loss": {"width_corr": 1.0, "width_corr_target": target}})
+        trainer = cls(cfg, tmp_path / f"dk{target}", device="cpu")
+        batches[target] = batch = trainer.make_batch([0, 1][: cfg["batch_size"]], trainer.device)
+        if target == "nope":
+            with pytest.raises(SSRError, match="width_corr_target"):
+                trainer.training_step(batch)
+            continue
+        loss, _ = trainer.training_step(batch)
+        assert torch.isfinite(loss)
+    assert len(seen) == 2
+    kernels = batches["oracle"]["kernels"]
+    assert torch.equal(seen[0], batches["true"]["kernels"])
+    oracle_field = seen[1]
+    assert oracle_field.shape == kernels.shape and not torch.equal(oracle_field, kernels)
+    # the oracle's field is isotropic Gaussians of candidate-range widths, one per LR pixel
+    w = kernel_width(oracle_field)
+    assert float(w.min()) >= 0.25 and float(w.max()) <= 4.3

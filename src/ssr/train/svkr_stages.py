@@ -12,6 +12,7 @@ the blur, exactly as the model assumes.
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
@@ -222,7 +223,10 @@ class DKENetTrainer(_SRStage):
     ``+ width_corr * (1 - corr)`` (:func:`width_corr_loss`) asks the width map to follow the
     true one within each picture, whatever its scale; with ``loss.width_corr_evidence: true`` the correlation
     is weighted by the LR picture's evidence of blur (:func:`ssr.svkr.kernel_confidence`), so flat
-    regions, where no kernel can be read, count less.
+    regions, where no kernel can be read, count less. With ``loss.width_corr_target: oracle`` it
+    follows, instead of the true widths, the widths the HR crop tells by analysis-by-synthesis
+    against the observed LR (:mod:`ssr.eval.local_oracle`): what the picture's evidence says, spread
+    from textured into flat regions, rather than widths no evidence shows.
 
     With ``model.feedback: true`` each step runs two SVKR rounds: round 1 as above; the frozen
     non-blind net of ``feedback_nonblind`` super-resolves with round 1's kernels (no gradient),
@@ -236,7 +240,8 @@ class DKENetTrainer(_SRStage):
         "steps": 3000, "batch_size": 16, "lr": 2e-4, "warmup_steps": 200, "save_every": 250, "eval_every": 250,
         "model": {"scale": 4, "kernel_size": 21, "channels": 48, "depth_channels": 16, "use_depth": True},
         "data": {**_SRStage.data_defaults, "depth": "builtin", "depth_jitter": 0.5},
-        "loss": {"kernel_l1": 1.0, "resynth": 20.0, "shape": 0.0, "width_corr": 0.0, "width_corr_evidence": False},
+        "loss": {"kernel_l1": 1.0, "resynth": 20.0, "shape": 0.0, "width_corr": 0.0, "width_corr_evidence": False,
+                 "width_corr_target": "true"},
         "feedback_nonblind": "src/ssr/weights/svkr/nonblind",
     }
 
@@ -275,15 +280,17 @@ class DKENetTrainer(_SRStage):
             sr = nb(batch["lr"], codes=nb.kernel_codes(est.detach())).float().clamp(0, 1)
         return [est, model(batch["lr"], batch["depth_in"], feedback_input(batch["lr"], sr, self.scale))]
 
-    def _kernel_loss(self, est, batch, evidence=None):
-        """The loss of one round's kernels ``est``; ``evidence`` (``B x 1 x h x w`` or ``None``)
-        weights the width-correlation term (:meth:`training_step` computes it once per batch)."""
+    def _kernel_loss(self, est, batch, clean, evidence=None, corr_target=None):
+        """The loss of one round's kernels ``est``; ``clean`` is the clean LR the true kernels
+        re-synthesise (``B x 3 x h x w``), ``evidence`` (``B x 1 x h x w`` or ``None``) weights
+        the width-correlation term and ``corr_target`` (a kernel field, ``None``: the true one) is
+        what it correlates with (:meth:`training_step` computes all three once per batch)."""
         from ..degradation import apply_kernel_field
 
         gt = batch["kernels"]
         kk = gt.shape[1]
         l_k = (est - gt).abs().mean() * kk
-        l_r = (apply_kernel_field(batch["hr"], est, self.scale) - apply_kernel_field(batch["hr"], gt, self.scale)).abs().mean()
+        l_r = (apply_kernel_field(batch["hr"], est, self.scale) - clean).abs().mean()
         w = self.cfg["loss"]
         loss = w["kernel_l1"] * l_k + w["resynth"] * l_r
         logs = {"kernel_l1": float(l_k.detach()), "resynth_l1": float(l_r.detach())}
@@ -292,17 +299,35 @@ class DKENetTrainer(_SRStage):
             loss = loss + w["shape"] * l_s
             logs["shape_l1"] = float(l_s.detach())
         if w.get("width_corr", 0):
-            l_c = width_corr_loss(est, gt, weight=evidence)
+            l_c = width_corr_loss(est, gt if corr_target is None else corr_target, weight=evidence)
             loss = loss + w["width_corr"] * l_c
             logs["width_corr_loss"] = float(l_c.detach())
         return loss, logs
 
+    def _corr_target(self, batch) -> torch.Tensor | None:
+        """The field the width-correlation term follows: ``None`` (the true kernels) or, with
+        ``loss.width_corr_target: oracle``, the widths the HR crop tells by analysis-by-synthesis
+        against the observed LR (:func:`ssr.eval.local_oracle.local_oracle_kernels`)."""
+        kind = self.cfg["loss"].get("width_corr_target", "true")
+        if kind == "true":
+            return None
+        if kind != "oracle":
+            raise SSRError(f"loss.width_corr_target must be 'true' or 'oracle', not {kind!r}")
+        from ..eval.local_oracle import local_oracle_kernels
+
+        with torch.no_grad():
+            return local_oracle_kernels(batch["hr"].float(), batch["lr"].float(), math.isqrt(batch["kernels"].shape[1]), self.scale)
+
     def training_step(self, batch):
+        from ..degradation import apply_kernel_field
+
         total, logs = 0.0, {}
         w = self.cfg["loss"]
         evidence = kernel_confidence(batch["lr"]) if w.get("width_corr", 0) and w.get("width_corr_evidence") else None
+        clean = apply_kernel_field(batch["hr"], batch["kernels"], self.scale)
+        target = self._corr_target(batch) if w.get("width_corr", 0) else None
         for r, est in enumerate(self._rounds(self.model, batch)):
-            loss, lg = self._kernel_loss(est, batch, evidence)
+            loss, lg = self._kernel_loss(est, batch, clean, evidence, target)
             total = total + loss
             logs.update({(k if r == 0 else f"{k}_r{r + 1}"): v for k, v in lg.items()})
         return total, logs
