@@ -70,7 +70,7 @@ TABLES: dict[str, Table] = {
                       "--threads", "1", "--out", "docs/tables/memory.md", "--merge"]],
                     source="docs/tables/memory.md"),
     "kernels": Table([["ssr", "bench", "--kernels", "--data", *KERNEL_SETS, "--field", "depth", "smooth", "piecewise",
-                       "radial", "--methods", "svkr", "mean-kernel", "best-single", "true-kernels",
+                       "radial", "--methods", "svkr", "mean-kernel", "best-single", "local-oracle", "true-kernels",
                        "--limit", "5", "--sr", "--threads", "1", "--quiet", "--out", "runs/tables/kernels"]],
                      source="runs/tables/kernels/kernels.md", pick=True),
     "bokeh": Table([[PY, "benchmarks/bokeh_bench.py", "--limit", "4", "--threads", "1", "--out", "runs/tables/bokeh.md",
