@@ -25,9 +25,9 @@ SIGMAS = (0.3, 0.6, 0.9, 1.2, 1.6, 2.0, 2.5, 3.0, 3.6, 4.2)
 
 
 def synthesis_errors(x: torch.Tensor, lr: torch.Tensor, sigmas=SIGMAS, k: int = 21, scale: int = 4) -> torch.Tensor:
-    """``1 x S x h x w``: squared error (channel mean) of ``down(x * g_s)`` against ``lr`` per sigma
+    """``B x S x h x w``: squared error (channel mean) of ``down(x * g_s)`` against ``lr`` per sigma
     ``s`` (unsmoothed; smooth it over a window to score the sigmas locally).
-    ``x``: ``1 x 3 x H x W`` (the HR picture or an estimate of it), ``lr``: ``1 x 3 x h x w``."""
+    ``x``: ``B x 3 x H x W`` (the HR picture or an estimate of it), ``lr``: ``B x 3 x h x w``."""
     h, w = lr.shape[-2:]
     out = []
     for s in sigmas:
@@ -38,8 +38,8 @@ def synthesis_errors(x: torch.Tensor, lr: torch.Tensor, sigmas=SIGMAS, k: int = 
 
 
 def width_map(scores: torch.Tensor, sigmas=SIGMAS, temperature: float = 0.05) -> tuple[torch.Tensor, torch.Tensor]:
-    """Soft arg-min width (``1 x 1 x h x w``, HR px) of ``scores`` (``1 x S x h x w``) and its
-    evidence (the relative spread of the scores, ``1 x 1 x h x w``, 0 where every width fits alike)."""
+    """Soft arg-min width (``B x 1 x h x w``, HR px) of ``scores`` (``B x S x h x w``) and its
+    evidence (the relative spread of the scores, ``B x 1 x h x w``, 0 where every width fits alike)."""
     lo = scores.min(1, keepdim=True).values
     rel = scores / lo.clamp_min(1e-8) - 1  # 0 at the best sigma
     p = torch.softmax(-rel / temperature, 1)
@@ -50,8 +50,8 @@ def width_map(scores: torch.Tensor, sigmas=SIGMAS, temperature: float = 0.05) ->
 
 def local_oracle_widths(hr: torch.Tensor, lr: torch.Tensor, window: float = 4.0, spread: float = 8.0,
                         k: int = 21, scale: int = 4) -> torch.Tensor:
-    """Width map ``1 x 1 x h x w`` (HR px) the HR picture ``hr`` (``1 x 3 x H x W``) tells about
-    the blur of ``lr`` (``1 x 3 x h x w``): scores smoothed over ``window`` LR px, the map spread
+    """Width map ``B x 1 x h x w`` (HR px) the HR picture ``hr`` (``B x 3 x H x W``) tells about
+    the blur of ``lr`` (``B x 3 x h x w``): scores smoothed over ``window`` LR px, the map spread
     by evidence over ``spread`` LR px (0: not spread)."""
     err = synthesis_errors(hr, lr, SIGMAS, k, scale)
     wm, ev = width_map(gaussian_blur(err, window))
@@ -59,7 +59,7 @@ def local_oracle_widths(hr: torch.Tensor, lr: torch.Tensor, window: float = 4.0,
 
 
 def local_oracle_kernels(hr: torch.Tensor, lr: torch.Tensor, k: int, scale: int = 4) -> torch.Tensor:
-    """Kernel field ``1 x k*k x h x w``: the isotropic Gaussian of :func:`local_oracle_widths` at
+    """Kernel field ``B x k*k x h x w``: the isotropic Gaussian of :func:`local_oracle_widths` at
     every LR pixel."""
     sig = local_oracle_widths(hr, lr, k=k, scale=scale)[:, 0]
     return isotropic_gaussian(sig, k, shift=center_shift(scale), dim=1).to(lr)
