@@ -41,7 +41,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="CPU threads for torch and ncnn (default: torch's default); 1 is faster on a busy machine")
     p.add_argument("--kernels", action="store_true",
                    help="score kernel estimators instead of upscalers (synthetic sets; methods: svkr, svkr-t1, "
-                   "dkenet-nodepth, dkenet-true-depth, mean-kernel); writes OUT/kernels.md")
+                   "dkenet-nodepth, dkenet-true-depth, mean-kernel; oracles that read the HR picture: best-single, "
+                   "local-oracle, true-kernels); writes OUT/kernels.md")
     p.add_argument("--field", nargs="+", metavar="KIND", choices=FIELD_KINDS,
                    help="with --kernels: score every set under these blur-field kinds "
                    f"({', '.join(FIELD_KINDS)}; radial is held out from training; default: the set's depth field)")
