@@ -7,6 +7,11 @@ cells all labels share: width correlation, kernel L1, re-synthesis PSNR, SR PSNR
 and the prior-backed last round, and in how many cells the correlation beats the first label's.
 
     python research/kernel_cells.py shipped=runs/v22_shipped,runs/v22b_shipped cand=runs/v22_cand,runs/v22b_cand
+
+``LABEL=DIR[,DIR...]@ESTIMATOR`` takes another estimator's rows for that label (default
+``--estimator``), e.g. SVKR against the local oracle of the kernel table:
+
+    python research/kernel_cells.py oracle=runs/tables/kernels@local-oracle svkr=runs/tables/kernels
 """
 from __future__ import annotations
 
@@ -36,8 +41,8 @@ def read_cells(folders: list[Path], estimator: str = "svkr") -> dict[str, dict]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("runs", nargs="+", metavar="LABEL=DIR[,DIR...]")
-    ap.add_argument("--estimator", default="svkr")
+    ap.add_argument("runs", nargs="+", metavar="LABEL=DIR[,DIR...][@ESTIMATOR]")
+    ap.add_argument("--estimator", default="svkr", help="the rows to read where a label names none")
     args = ap.parse_args(argv)
     runs = {}
     for spec in args.runs:
@@ -45,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
         if not sep or not dirs:
             print(f"error: {spec!r}: expected LABEL=DIR[,DIR...]", file=sys.stderr)
             return 2
-        runs[label] = read_cells([Path(d) for d in dirs.split(",")], args.estimator)
+        dirs, _, estimator = dirs.partition("@")
+        runs[label] = read_cells([Path(d) for d in dirs.split(",")], estimator or args.estimator)
     shared = sorted(set.intersection(*(set(c) for c in runs.values())))
     if not shared:
         print("error: the runs share no cell", file=sys.stderr)

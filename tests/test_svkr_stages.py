@@ -251,7 +251,6 @@ def test_dkenet_with_edge_evidence_trains_and_stage_val_builds_it_as_saved(stage
 def test_dkenet_with_feedback_trains_two_rounds(stage12, tmp_path):
     import csv
 
-
     _, data, nb_dir, base = stage12
     model = {"scale": 4, "kernel_size": 21, "channels": 8, "depth_channels": 4, "use_depth": True,
              "head": "atoms", "atoms": 16, "detail": True, "feedback": True}
@@ -369,6 +368,10 @@ def test_research_kernel_cells_summarises_bench_folders(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "means over 2 cells" in out and "| x | 0.20 | 0.30 |" in out and "| z |" not in out
     assert "| ship | 0.300 |" in out and "| cand | 0.200 |" in out and out.rstrip().endswith("| 1 / 2 |")
+    # a label may name another estimator's rows of the same folder
+    assert kernel_cells.main([f"mean={tmp_path / 'a'}@mean-kernel", f"ship={tmp_path / 'a'}"]) == 0
+    out = capsys.readouterr().out
+    assert "means over 1 cells" in out and "| x | 0.90 | 0.20 |" in out
     assert kernel_cells.main(["nolabel"]) == 2
     with pytest.raises(SystemExit, match="not found"):
         kernel_cells.main([f"c={tmp_path / 'missing'}"])
