@@ -67,8 +67,9 @@ def main(argv: list[str] | None = None) -> int:
         bottom = torch.cat([F.interpolate(m[None], size=size, mode="nearest")[0] for m in maps], dim=-1)
         gap = torch.ones(3, 8, top.shape[-1])
         write_image(args.out, torch.cat([top, gap, bottom], dim=-2))
-        print(f"\nwrote {args.out}: left true, right estimated; top kernels over the picture, bottom "
-              f"width maps (dark {lo:.2f} px to bright {hi:.2f} px)")
+        # on stderr: the table (stdout) is what benchmarks/tables.py splices into the documents
+        print(f"wrote {args.out}: left true, right estimated; top kernels over the picture, bottom "
+              f"width maps (dark {lo:.2f} px to bright {hi:.2f} px)", file=sys.stderr)
     return 0
 
 

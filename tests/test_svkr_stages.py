@@ -81,6 +81,29 @@ def test_width_corr_loss_is_scale_free_and_follows_the_blur():
     assert torch.isfinite(est.grad).all() and est.grad.abs().sum() > 0
 
 
+def test_width_flat_loss_penalises_spread_only_under_an_invariant_blur():
+    from ssr.degradation import isotropic_gaussian
+    from ssr.train.losses import log_width, width_flat_loss
+
+    def field(rows):  # B x 441 x 1 x n, one isotropic Gaussian per pixel
+        return torch.stack([isotropic_gaussian(torch.tensor(r), k=21).reshape(len(r), -1).T.reshape(441, 1, -1)
+                            for r in rows])
+
+    invariant, varying = [1.5] * 4, [0.6, 1.0, 1.8, 3.0]
+    spread = [1.0, 1.3, 1.7, 2.2]
+    assert float(width_flat_loss(field([invariant]), field([invariant]))) < 1e-2  # nothing read in
+    leak = float(width_flat_loss(field([spread]), field([invariant])))
+    want = float(log_width(field([spread])).flatten().std())
+    assert abs(leak - want) < 1e-3 and leak > 0.2  # the estimate's log-width spread, exactly
+    assert float(width_flat_loss(field([spread]), field([varying]))) == 0.0  # a varying truth: not this term's
+    # a batch with one of each: only the invariant sample counts
+    both = float(width_flat_loss(field([spread, spread]), field([invariant, varying])))
+    assert abs(both - leak) < 1e-5
+    est = field([spread]).requires_grad_(True)
+    width_flat_loss(est, field([invariant])).backward()
+    assert torch.isfinite(est.grad).all() and est.grad.abs().sum() > 0
+
+
 def test_width_corr_loss_weighted_by_evidence():
     """With a weight map the correlation is taken with those weights: pixels of weight 0 do not
     count, uniform weights give the unweighted loss."""
@@ -130,6 +153,26 @@ def test_dkenet_stage_weights_the_correlation_by_evidence(tmp_path, monkeypatch)
         assert torch.isfinite(loss) and "width_corr_loss" in logs
     b, _, h, w = batch["lr"].shape
     assert seen == [None, (b, 1, h, w)]
+
+
+def test_dkenet_stage_adds_the_flat_term_on_invariant_fields(tmp_path):
+    """``loss.width_flat`` adds the spread of the width map on invariant-blur samples to the loss."""
+    data = image_folder(tmp_path / "data", n=2, size=(48, 64))
+    cls = get_stage("dkenet")
+    losses = {}
+    for weight in (0.0, 5.0):
+        cfg = load_config(CONFIGS / "dkenet_tiny.yaml", cls.defaults,
+                          {"stage": "dkenet", "data": {"roots": [str(data)], "degradations": [
+                              {"weight": 1.0, "preset": "noise-jpeg", "field": {"kind": "invariant"}}]},
+                           "loss": {"width_flat": weight}})
+        trainer = cls(cfg, tmp_path / f"flat{weight}", device="cpu")
+        batch = trainer.make_batch([0, 1], trainer.device)
+        loss, logs = trainer.training_step(batch)
+        losses[weight] = (float(loss), logs)
+    assert "width_flat_loss" not in losses[0.0][1]
+    flat = losses[5.0][1]["width_flat_loss"]
+    assert flat > 0  # a fresh net reads some spread from the content
+    assert abs(losses[5.0][0] - losses[0.0][0] - 5.0 * flat) < 1e-4 * max(1.0, losses[0.0][0])
 
 
 def test_data_workers_draw_the_same_batches(tmp_path):

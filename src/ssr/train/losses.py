@@ -4,7 +4,7 @@ architectures and the stages; so do we). Shapes: kernel fields ``B x k*k x h x w
 
 * monitoring: :func:`psnr` (RGB, no crop), :func:`width_correlation`;
 * kernel terms of the ``dkenet`` stage: :func:`kernel_shape`, :func:`log_width`,
-  :func:`width_corr_loss`;
+  :func:`width_corr_loss`, :func:`width_flat_loss`;
 * perceptual terms of the ``prior`` stage (no pretrained VGG / LPIPS exists offline):
   :func:`lowpass_l1`, :func:`highpass_anchor_l1`, and the non-saturating GAN pair
   :func:`gan_g_loss` / :func:`gan_d_loss`.
@@ -72,6 +72,20 @@ def width_corr_loss(est: torch.Tensor, true: torch.Tensor, min_std: float = 0.03
     # the floor under the estimate's norm bounds the gradient of a (nearly) constant estimate
     corr = (w * le * lt).sum(1) / (((w * le.pow(2)).sum(1) + 1e-3).sqrt() * var_t.sqrt())
     return (1 - corr).mean()
+
+
+def width_flat_loss(est: torch.Tensor, true: torch.Tensor, min_std: float = 0.03) -> torch.Tensor:
+    """Within-picture standard deviation of the estimated log width, averaged over the samples
+    whose true log width does *not* vary (spread ``<= min_std``; 0 when there are none).
+
+    The content-leakage term: under one kernel for the whole picture every spread of the width
+    map is read from the content or the noise (``research/kernel_leakage.py``), and
+    :func:`width_corr_loss` says nothing about those samples. ``B x k*k x h x w`` each."""
+    le, lt = log_width(est.float()).flatten(1), log_width(true.float()).detach().flatten(1)
+    flat = lt.std(1) <= min_std
+    if not bool(flat.any()):
+        return est.sum() * 0.0
+    return (le[flat].var(1) + 1e-6).sqrt().mean()
 
 
 def kernel_shape(field: torch.Tensor) -> torch.Tensor:

@@ -25,7 +25,7 @@ from ..models.nonblind import NonBlindSR, bicubic_up, project_codes
 from ..svkr import kernel_confidence
 from .data import ImagePool, sample_generator
 from .degrade import DEFAULT_RECIPES, TrainingDegradation
-from .losses import kernel_shape, psnr, width_corr_loss, width_correlation
+from .losses import kernel_shape, psnr, width_corr_loss, width_correlation, width_flat_loss
 from .trainer import Trainer
 
 TRAIN_ROOTS = [
@@ -226,7 +226,10 @@ class DKENetTrainer(_SRStage):
     regions, where no kernel can be read, count less. With ``loss.width_corr_target: oracle`` it
     follows, instead of the true widths, the widths the HR crop tells by analysis-by-synthesis
     against the observed LR (:mod:`ssr.eval.local_oracle`): what the picture's evidence says, spread
-    from textured into flat regions, rather than widths no evidence shows.
+    from textured into flat regions, rather than widths no evidence shows. ``+ width_flat * std``
+    (:func:`width_flat_loss`) penalises the spread of the width map on samples whose true blur is
+    one kernel for the whole picture: spread read from the content (the mixture needs invariant
+    fields for it to act).
 
     With ``model.feedback: true`` each step runs two SVKR rounds: round 1 as above; the frozen
     non-blind net of ``feedback_nonblind`` super-resolves with round 1's kernels (no gradient),
@@ -241,7 +244,7 @@ class DKENetTrainer(_SRStage):
         "model": {"scale": 4, "kernel_size": 21, "channels": 48, "depth_channels": 16, "use_depth": True},
         "data": {**_SRStage.data_defaults, "depth": "builtin", "depth_jitter": 0.5},
         "loss": {"kernel_l1": 1.0, "resynth": 20.0, "shape": 0.0, "width_corr": 0.0, "width_corr_evidence": False,
-                 "width_corr_target": "true"},
+                 "width_corr_target": "true", "width_flat": 0.0},
         "feedback_nonblind": "src/ssr/weights/svkr/nonblind",
     }
 
@@ -302,6 +305,10 @@ class DKENetTrainer(_SRStage):
             l_c = width_corr_loss(est, gt if corr_target is None else corr_target, weight=evidence)
             loss = loss + w["width_corr"] * l_c
             logs["width_corr_loss"] = float(l_c.detach())
+        if w.get("width_flat", 0):
+            l_f = width_flat_loss(est, gt)
+            loss = loss + w["width_flat"] * l_f
+            logs["width_flat_loss"] = float(l_f.detach())
         return loss, logs
 
     def _corr_target(self, batch) -> torch.Tensor | None:
