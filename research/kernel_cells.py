@@ -12,6 +12,11 @@ and the prior-backed last round, and in how many cells the correlation beats the
 ``--estimator``), e.g. SVKR against the local oracle of the kernel table:
 
     python research/kernel_cells.py oracle=runs/tables/kernels@local-oracle svkr=runs/tables/kernels
+
+A ``DIR`` ending in ``.md`` is a kernel table in Markdown, e.g. the committed one of an earlier
+revision (``git show REV:docs/tables/kernels.md > runs/kernels_REV.md``) against the current:
+
+    python research/kernel_cells.py before=runs/kernels_REV.md now=docs/tables/kernels.md
 """
 from __future__ import annotations
 
@@ -26,10 +31,56 @@ KEYS = (("width_corr_within", "width corr. within", 3), ("kernel_l1", "kernel L1
         ("sr_prior_psnr_y", "prior SR PSNR-Y", 3))
 
 
+# the columns of the Markdown table ``ssr bench --kernels`` writes (``kernels.md``), by header prefix
+MD_COLUMNS = (("dataset", "dataset"), ("estimator", "estimator"), ("kernel L1", "kernel_l1"),
+              ("LR re-synthesis PSNR", "resynth_psnr"), ("width corr. within", "width_corr_within"),
+              ("SR PSNR-Y", "sr_psnr_y"), ("prior SR PSNR-Y", "sr_prior_psnr_y"))
+
+
+def read_markdown(path: Path) -> list[dict]:
+    """The rows of a kernel table in Markdown (``kernels.md``, or the committed
+    ``docs/tables/kernels.md`` of any revision) as ``kernels.json`` would hold them."""
+    text = path.read_text().splitlines()
+    start = next((i for i, ln in enumerate(text) if ln.startswith("|")), len(text))
+    end = next((i for i in range(start, len(text)) if not text[i].startswith("|")), len(text))
+    lines = text[start:end]  # the first table
+    if len(lines) < 3:
+        raise SystemExit(f"error: {path} holds no table")
+    head = [h.strip() for h in lines[0].strip().strip("|").split("|")]
+    cols = {}
+    for prefix, key in MD_COLUMNS:
+        hit = [i for i, h in enumerate(head) if h.startswith(prefix)]
+        if not hit:
+            raise SystemExit(f"error: {path}: no column {prefix!r} (a table of `ssr bench --kernels`?)")
+        cols[key] = hit[0]
+    rows = []
+    for ln in lines[2:]:
+        cells = [c.strip() for c in ln.strip().strip("|").split("|")]
+        rows.append({k: (cells[i] if k in ("dataset", "estimator") else _number(cells[i])) for k, i in cols.items()})
+    return rows
+
+
+def _number(text: str) -> float:
+    """A table cell as a number: ``∞`` (the true kernels' re-synthesis) is infinite, a blank nan."""
+    text = text.replace("∞", "inf")
+    try:
+        return float(text)
+    except ValueError:
+        return float("nan")
+
+
 def read_cells(folders: list[Path], estimator: str = "svkr") -> dict[str, dict]:
-    """``{dataset label: row}`` of ``estimator`` over the ``kernels.json`` of ``folders``."""
+    """``{dataset label: row}`` of ``estimator`` over the ``kernels.json`` of ``folders`` (a
+    folder may also be a ``.md`` kernel table, read by :func:`read_markdown`)."""
     cells = {}
     for folder in folders:
+        if folder.suffix == ".md":
+            if not folder.is_file():
+                raise SystemExit(f"error: {folder} not found")
+            for row in read_markdown(folder):
+                if row["estimator"] == estimator:
+                    cells[row["dataset"]] = row
+            continue
         path = folder / "kernels.json"
         if not path.is_file():
             raise SystemExit(f"error: {path} not found (an `ssr bench --kernels --out` folder?)")

@@ -418,6 +418,19 @@ def test_research_kernel_cells_summarises_bench_folders(tmp_path, capsys):
     assert kernel_cells.main(["nolabel"]) == 2
     with pytest.raises(SystemExit, match="not found"):
         kernel_cells.main([f"c={tmp_path / 'missing'}"])
+    # a kernel table in Markdown, as ssr bench --kernels writes it, reads like its JSON
+    md = tmp_path / "kernels.md"
+    md.write_text("| dataset | estimator | images | kernel L1 ↓ | LR re-synthesis PSNR (dB) ↑ | observed-LR PSNR (dB) ↑ "
+                  "| mean width (true) | width corr. within images ↑ | width corr. across images ↑ | s / image "
+                  "| SR PSNR-Y (dB) ↑ | prior SR PSNR-Y (dB) ↑ |\n|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+                  "| x | svkr | 5 | 0.5000 | 38.00 | 28.00 | 1.4 (1.5) | 0.60 | 0.9 | 1.6 | 25.00 | 25.50 |\n"
+                  "| x | mean-kernel | 5 | 0.7000 | 36.00 | 28.00 | 1.8 (1.5) | 0.00 | 0.0 | 0.0 | 24.80 | 25.50 |\n")
+    assert kernel_cells.main([f"md={md}", f"ship={tmp_path / 'a'}"]) == 0
+    out = capsys.readouterr().out
+    assert "| x | 0.60 | 0.20 |" in out and "| md | 0.600 | 0.5000 | 38.00 | 25.000 | 25.500 | 0 / 1 |" in out
+    with pytest.raises(SystemExit, match="no column"):
+        (tmp_path / "other.md").write_text("| a | b |\n|---|---|\n| 1 | 2 |\n")
+        kernel_cells.main([f"o={tmp_path / 'other.md'}"])
 
 
 def test_dkenet_stage_can_follow_the_oracle_widths(tmp_path, monkeypatch):
