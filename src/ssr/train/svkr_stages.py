@@ -350,7 +350,17 @@ class DKENetTrainer(_SRStage):
             out[f"val_kernel_l1{tag}"] = float((est - b["kernels"]).abs().sum(1).mean())
             out[f"val_resynth_psnr{tag}"] = psnr(apply_kernel_field(b["hr"], est, self.scale), clean)
             out[f"val_width_corr{tag}"] = width_correlation(est, b["kernels"])
+            # content leakage: the width map's spread where the true blur is one kernel (nan: none such)
+            flat = float(width_flat_loss(est, b["kernels"])) if self._has_invariant(b["kernels"]) else math.nan
+            out[f"val_width_spread_invariant{tag}"] = flat
         return out
+
+    @staticmethod
+    def _has_invariant(kernels: torch.Tensor, min_std: float = 0.03) -> bool:
+        """Whether any sample of ``kernels`` (``B x k*k x h x w``) is one blur for the whole crop."""
+        from .losses import log_width
+
+        return bool((log_width(kernels.float()).flatten(1).std(1) <= min_std).any())
 
 
 @register_model
