@@ -103,6 +103,23 @@ def test_width_flat_loss_penalises_spread_only_under_an_invariant_blur():
     est = field([spread]).requires_grad_(True)
     width_flat_loss(est, field([invariant])).backward()
     assert torch.isfinite(est.grad).all() and est.grad.abs().sum() > 0
+    # relative: the leak over the response on the varying samples; squeezing the whole map halves
+    # the absolute term but leaves the ratio
+    import math as m
+
+    def squeeze(sigmas, c):  # log widths pulled towards their geometric mean by c
+        g = m.exp(sum(map(m.log, sigmas)) / len(sigmas))
+        return [g * (x / g) ** c for x in sigmas]
+
+    truth = field([invariant, varying])
+    for c in (1.0, 0.5):
+        est = field([squeeze(spread, c), squeeze(varying, 0.6 * c)])
+        absolute, ratio = float(width_flat_loss(est, truth)), float(width_flat_loss(est, truth, relative=True))
+        if c == 1.0:
+            a1, r1 = absolute, ratio
+    assert 0.4 < absolute / a1 < 0.6 and abs(ratio / r1 - 1) < 0.1
+    assert abs(r1 - a1 / 0.6) < 0.15 * r1  # the response of the varying sample is ~0.6
+    assert float(width_flat_loss(field([spread]), field([invariant]), relative=True)) == 0.0  # no varying sample
 
 
 def test_width_corr_loss_weighted_by_evidence():

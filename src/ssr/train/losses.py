@@ -74,18 +74,32 @@ def width_corr_loss(est: torch.Tensor, true: torch.Tensor, min_std: float = 0.03
     return (1 - corr).mean()
 
 
-def width_flat_loss(est: torch.Tensor, true: torch.Tensor, min_std: float = 0.03) -> torch.Tensor:
+def width_flat_loss(est: torch.Tensor, true: torch.Tensor, min_std: float = 0.03,
+                    relative: bool = False, min_slope: float = 0.05) -> torch.Tensor:
     """Within-picture standard deviation of the estimated log width, averaged over the samples
     whose true log width does *not* vary (spread ``<= min_std``; 0 when there are none).
 
     The content-leakage term: under one kernel for the whole picture every spread of the width
     map is read from the content or the noise (``research/kernel_leakage.py``), and
-    :func:`width_corr_loss` says nothing about those samples. ``B x k*k x h x w`` each."""
+    :func:`width_corr_loss` says nothing about those samples. ``B x k*k x h x w`` each.
+
+    ``relative``: divided by the estimate's response to the blur on the batch's *varying* samples
+    (the pooled within-picture regression slope of the estimated on the true log width, floored
+    at ``min_slope``; 0 when the batch lacks either kind). The absolute spread can be lowered by
+    compressing the whole map, response included; the ratio only by leaking less or responding
+    more, the two ways a within-picture correlation rises."""
     le, lt = log_width(est.float()).flatten(1), log_width(true.float()).detach().flatten(1)
-    flat = lt.std(1) <= min_std
-    if not bool(flat.any()):
+    spread = lt.std(1)
+    flat, varying = spread <= min_std, spread > min_std
+    if not bool(flat.any()) or (relative and not bool(varying.any())):
         return est.sum() * 0.0
-    return (le[flat].var(1) + 1e-6).sqrt().mean()
+    leak = (le[flat].var(1) + 1e-6).sqrt().mean()
+    if not relative:
+        return leak
+    e, t = le[varying], lt[varying]
+    e, t = e - e.mean(1, keepdim=True), t - t.mean(1, keepdim=True)
+    slope = (e * t).sum() / t.pow(2).sum()
+    return leak / slope.clamp_min(min_slope)
 
 
 def kernel_shape(field: torch.Tensor) -> torch.Tensor:

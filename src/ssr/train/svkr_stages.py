@@ -229,7 +229,9 @@ class DKENetTrainer(_SRStage):
     from textured into flat regions, rather than widths no evidence shows. ``+ width_flat * std``
     (:func:`width_flat_loss`) penalises the spread of the width map on samples whose true blur is
     one kernel for the whole picture: spread read from the content (the mixture needs invariant
-    fields for it to act).
+    fields for it to act); with ``loss.width_flat_relative: true`` that spread is divided by the
+    map's response to the blur on the batch's varying samples, so that flattening the whole map
+    does not lower it.
 
     With ``model.feedback: true`` each step runs two SVKR rounds: round 1 as above; the frozen
     non-blind net of ``feedback_nonblind`` super-resolves with round 1's kernels (no gradient),
@@ -244,7 +246,8 @@ class DKENetTrainer(_SRStage):
         "model": {"scale": 4, "kernel_size": 21, "channels": 48, "depth_channels": 16, "use_depth": True},
         "data": {**_SRStage.data_defaults, "depth": "builtin", "depth_jitter": 0.5},
         "loss": {"kernel_l1": 1.0, "resynth": 20.0, "shape": 0.0, "width_corr": 0.0, "width_corr_evidence": False,
-                 "width_corr_target": "true", "width_flat": 0.0},
+                 "width_corr_target": "true", "width_flat": 0.0,
+                 "width_flat_relative": False},
         "feedback_nonblind": "src/ssr/weights/svkr/nonblind",
     }
 
@@ -306,7 +309,7 @@ class DKENetTrainer(_SRStage):
             loss = loss + w["width_corr"] * l_c
             logs["width_corr_loss"] = float(l_c.detach())
         if w.get("width_flat", 0):
-            l_f = width_flat_loss(est, gt)
+            l_f = width_flat_loss(est, gt, relative=bool(w.get("width_flat_relative")))
             loss = loss + w["width_flat"] * l_f
             logs["width_flat_loss"] = float(l_f.detach())
         return loss, logs
