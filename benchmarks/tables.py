@@ -106,16 +106,58 @@ def _table_text(text: str, pick: bool | str) -> str:
     return "\n".join(lines).strip() + "\n"
 
 
-def generate(name: str) -> Path:
-    """Run the commands of table ``name`` and write ``docs/tables/NAME.md``."""
+def splittable(cmd: list[str]) -> bool:
+    """Whether ``cmd`` is an ``ssr bench`` of stored cells (not ``--kernels``), which two
+    processes can share: each cell is looked up when the run reaches it."""
+    return cmd[:2] == ["ssr", "bench"] and "--kernels" not in cmd and "--out" in cmd
+
+
+def reversed_bench(cmd: list[str]) -> list[str]:
+    """``cmd`` with its ``--data`` and ``--methods`` lists in reverse order: run beside ``cmd``
+    into the same ``--out``, it starts from the last cell and meets ``cmd`` in the middle."""
+    out, i = [], 0
+    while i < len(cmd):
+        out.append(cmd[i])
+        if cmd[i] in ("--data", "--methods"):
+            j = i + 1
+            while j < len(cmd) and not cmd[j].startswith("--"):
+                j += 1
+            out += cmd[i + 1:j][::-1]
+            i = j
+        else:
+            i += 1
+    return out
+
+
+def _run(name: str, cmd: list[str], jobs: int) -> str:
+    """Run one command of table ``name`` (an ``ssr bench`` of cells split over ``jobs`` processes:
+    the second walks the cells in reverse order, then ``cmd`` runs once more over the stored
+    cells so its reports hold every cell); its standard output."""
+    helper = None
+    if jobs > 1 and splittable(cmd):
+        rev = reversed_bench(cmd)
+        print("$", shlex.join(rev), "&", flush=True)
+        helper = subprocess.Popen(rev, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    print("$", shlex.join(cmd), flush=True)
+    res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if helper is not None:
+        _, err = helper.communicate()
+        if helper.returncode != 0:
+            raise SystemExit(f"table {name}: `{shlex.join(helper.args)}` exited {helper.returncode}:\n{err[-2000:]}")
+        if res.returncode == 0:  # the reports of a run that saw every cell stored
+            res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    if res.returncode != 0:
+        raise SystemExit(f"table {name}: `{shlex.join(cmd)}` exited {res.returncode}:\n{res.stderr[-2000:]}")
+    return res.stdout
+
+
+def generate(name: str, jobs: int = 1) -> Path:
+    """Run the commands of table ``name`` and write ``docs/tables/NAME.md`` (``jobs`` 2: an
+    ``ssr bench`` of cells in two processes, :func:`_run`)."""
     t = TABLES[name]
     out = ""
     for cmd in t.commands:
-        print("$", shlex.join(cmd), flush=True)
-        res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-        if res.returncode != 0:
-            raise SystemExit(f"table {name}: `{shlex.join(cmd)}` exited {res.returncode}:\n{res.stderr[-2000:]}")
-        out = res.stdout
+        out = _run(name, cmd, jobs)
     text = (ROOT / t.source).read_text() if t.source else out
     TABLE_DIR.mkdir(parents=True, exist_ok=True)
     dst = TABLE_DIR / f"{name}.md"
@@ -160,6 +202,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", nargs="+", metavar="NAME", choices=sorted(TABLES), help="these tables only")
     ap.add_argument("--splice-only", action="store_true", help="run nothing; copy the table files into the documents")
     ap.add_argument("--list", action="store_true", help="print the tables and their commands")
+    ap.add_argument("--jobs", type=int, choices=(1, 2), default=1,
+                    help="2: each `ssr bench` of stored cells runs in two processes that walk the cells "
+                         "from both ends (one thread each, as in the tables' commands)")
     args = ap.parse_args(argv)
     if args.list:
         for name, t in TABLES.items():
@@ -167,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not args.splice_only:
         for name in args.only or TABLES:
-            print(f"wrote {generate(name).relative_to(ROOT)}")
+            print(f"wrote {generate(name, args.jobs).relative_to(ROOT)}")
     for doc in splice():
         print(f"updated {doc.relative_to(ROOT)}")
     return 0

@@ -88,3 +88,55 @@ def test_quality_tables_lay_out_bench_cells_and_refuse_holes(tmp_path, capsys):
     assert qt.main(["prior-val", str(tmp_path / "val")]) == 0
     val = capsys.readouterr().out.splitlines()
     assert val[0] == "| validation (2), x4 noise-jpeg | PSNR-Y | SSIM | NIQE |" and len(val) == 2 + len(qt.VAL_ROWS)
+
+
+def test_jobs_2_splits_a_bench_of_cells_between_two_processes(monkeypatch):
+    """``--jobs 2``: an ``ssr bench`` of cells gets a helper walking the cells from the other end
+    (data and methods reversed), then one more run over the stored cells writes the reports; a
+    kernel bench (no stored cells) and other commands run once; a failing helper is an error."""
+    import subprocess
+
+    import pytest
+
+    rev = tables.reversed_bench(tables.EVAL_BENCH)
+    assert rev[rev.index("--data") + 1:rev.index("--data") + 3] == ["bsd100:noise-jpeg", "realsr"]
+    m = rev.index("--methods") + 1
+    assert rev[m:m + len(tables.EVAL_METHODS)] == tables.EVAL_METHODS[::-1]
+    assert rev[rev.index("--out") + 1] == "runs/tables/prior_eval" and len(rev) == len(tables.EVAL_BENCH)
+    assert tables.splittable(tables.EVAL_BENCH)
+    assert not tables.splittable(tables.TABLES["kernels"].commands[0])
+
+    calls = []
+
+    class Done:
+        def __init__(self, args, code=0):
+            self.args, self.returncode, self.stdout, self.stderr = args, code, f"run {len(calls)}", ""
+
+    class Helper:
+        code = 0
+
+        def __init__(self, args, **kw):
+            self.args, self.returncode = args, None
+            calls.append(("helper", args))
+
+        def communicate(self):
+            self.returncode = Helper.code
+            return "", "boom"
+
+    def run(args, **kw):
+        calls.append(("run", args))
+        return Done(args)
+
+    monkeypatch.setattr(subprocess, "run", run)
+    monkeypatch.setattr(subprocess, "Popen", Helper)
+    assert tables._run("x", tables.EVAL_BENCH, jobs=2) == "run 3"
+    assert calls == [("helper", rev), ("run", tables.EVAL_BENCH), ("run", tables.EVAL_BENCH)]
+    calls.clear()
+    assert tables._run("x", tables.EVAL_BENCH, jobs=1) == "run 1" and calls == [("run", tables.EVAL_BENCH)]
+    calls.clear()
+    kernels = tables.TABLES["kernels"].commands[0]
+    tables._run("k", kernels, jobs=2)
+    assert calls == [("run", kernels)]
+    Helper.code = 3
+    with pytest.raises(SystemExit, match="exited 3"):
+        tables._run("x", tables.EVAL_BENCH, jobs=2)
