@@ -74,17 +74,11 @@ def read_cells(folders: list[Path], estimator: str = "svkr") -> dict[str, dict]:
     folder may also be a ``.md`` kernel table, read by :func:`read_markdown`)."""
     cells = {}
     for folder in folders:
-        if folder.suffix == ".md":
-            if not folder.is_file():
-                raise SystemExit(f"error: {folder} not found")
-            for row in read_markdown(folder):
-                if row["estimator"] == estimator:
-                    cells[row["dataset"]] = row
-            continue
-        path = folder / "kernels.json"
+        markdown = folder.suffix == ".md"
+        path = folder if markdown else folder / "kernels.json"
         if not path.is_file():
-            raise SystemExit(f"error: {path} not found (an `ssr bench --kernels --out` folder?)")
-        for row in json.loads(path.read_text()):
+            raise SystemExit(f"error: {path} not found (an `ssr bench --kernels --out` folder or its kernels.md?)")
+        for row in read_markdown(path) if markdown else json.loads(path.read_text()):
             if row["estimator"] == estimator:
                 cells[row["dataset"]] = row
     return cells

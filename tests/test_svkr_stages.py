@@ -105,10 +105,8 @@ def test_width_flat_loss_penalises_spread_only_under_an_invariant_blur():
     assert torch.isfinite(est.grad).all() and est.grad.abs().sum() > 0
     # relative: the leak over the response on the varying samples; squeezing the whole map halves
     # the absolute term but leaves the ratio
-    import math as m
-
     def squeeze(sigmas, c):  # log widths pulled towards their geometric mean by c
-        g = m.exp(sum(map(m.log, sigmas)) / len(sigmas))
+        g = math.exp(sum(map(math.log, sigmas)) / len(sigmas))
         return [g * (x / g) ** c for x in sigmas]
 
     truth = field([invariant, varying])

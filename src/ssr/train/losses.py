@@ -4,7 +4,7 @@ architectures and the stages; so do we). Shapes: kernel fields ``B x k*k x h x w
 
 * monitoring: :func:`psnr` (RGB, no crop), :func:`width_correlation`;
 * kernel terms of the ``dkenet`` stage: :func:`kernel_shape`, :func:`log_width`,
-  :func:`width_corr_loss`, :func:`width_flat_loss`;
+  :func:`width_corr_loss`, :func:`width_flat_loss` (:func:`invariant_samples`);
 * perceptual terms of the ``prior`` stage (no pretrained VGG / LPIPS exists offline):
   :func:`lowpass_l1`, :func:`highpass_anchor_l1`, and the non-saturating GAN pair
   :func:`gan_g_loss` / :func:`gan_d_loss`.
@@ -74,6 +74,12 @@ def width_corr_loss(est: torch.Tensor, true: torch.Tensor, min_std: float = 0.03
     return (1 - corr).mean()
 
 
+def invariant_samples(field: torch.Tensor, min_std: float = 0.03) -> torch.Tensor:
+    """``B`` booleans: which samples of the kernel field ``B x k*k x h x w`` are one blur for the
+    whole picture (within-picture spread of the log width ``<= min_std``)."""
+    return log_width(field.float()).flatten(1).std(1) <= min_std
+
+
 def width_flat_loss(est: torch.Tensor, true: torch.Tensor, min_std: float = 0.03,
                     relative: bool = False, min_slope: float = 0.05) -> torch.Tensor:
     """Within-picture standard deviation of the estimated log width, averaged over the samples
@@ -89,8 +95,8 @@ def width_flat_loss(est: torch.Tensor, true: torch.Tensor, min_std: float = 0.03
     compressing the whole map, response included; the ratio only by leaking less or responding
     more, the two ways a within-picture correlation rises."""
     le, lt = log_width(est.float()).flatten(1), log_width(true.float()).detach().flatten(1)
-    spread = lt.std(1)
-    flat, varying = spread <= min_std, spread > min_std
+    flat = invariant_samples(true, min_std)
+    varying = ~flat
     if not bool(flat.any()) or (relative and not bool(varying.any())):
         return est.sum() * 0.0
     leak = (le[flat].var(1) + 1e-6).sqrt().mean()

@@ -25,7 +25,7 @@ from ..models.nonblind import NonBlindSR, bicubic_up, project_codes
 from ..svkr import kernel_confidence
 from .data import ImagePool, sample_generator
 from .degrade import DEFAULT_RECIPES, TrainingDegradation
-from .losses import kernel_shape, psnr, width_corr_loss, width_correlation, width_flat_loss
+from .losses import invariant_samples, kernel_shape, psnr, width_corr_loss, width_correlation, width_flat_loss
 from .trainer import Trainer
 
 TRAIN_ROOTS = [
@@ -347,6 +347,7 @@ class DKENetTrainer(_SRStage):
 
         b = self.val_batch()
         clean = apply_kernel_field(b["hr"], b["kernels"], self.scale)
+        has_flat = bool(invariant_samples(b["kernels"]).any())
         out = {}
         for r, est in enumerate(self._rounds(self.unwrapped, b)):
             tag = "" if r == 0 else f"_r{r + 1}"
@@ -354,16 +355,8 @@ class DKENetTrainer(_SRStage):
             out[f"val_resynth_psnr{tag}"] = psnr(apply_kernel_field(b["hr"], est, self.scale), clean)
             out[f"val_width_corr{tag}"] = width_correlation(est, b["kernels"])
             # content leakage: the width map's spread where the true blur is one kernel (nan: none such)
-            flat = float(width_flat_loss(est, b["kernels"])) if self._has_invariant(b["kernels"]) else math.nan
-            out[f"val_width_spread_invariant{tag}"] = flat
+            out[f"val_width_spread_invariant{tag}"] = float(width_flat_loss(est, b["kernels"])) if has_flat else math.nan
         return out
-
-    @staticmethod
-    def _has_invariant(kernels: torch.Tensor, min_std: float = 0.03) -> bool:
-        """Whether any sample of ``kernels`` (``B x k*k x h x w``) is one blur for the whole crop."""
-        from .losses import log_width
-
-        return bool((log_width(kernels.float()).flatten(1).std(1) <= min_std).any())
 
 
 @register_model
