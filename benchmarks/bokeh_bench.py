@@ -26,6 +26,8 @@ from pathlib import Path
 
 import torch
 
+from ssr.errors import reports_errors
+
 DEFAULT_METHODS = ["bicubic", "realesrgan", "ssr-prior", "ssr-prior-bokeh", "ssr-fidelity", "ssr-fidelity-bokeh"]
 
 
@@ -66,6 +68,7 @@ def write_crops(path: str, pictures: list[torch.Tensor], y0: int, x0: int, side:
     print(f"wrote {path}: {what}", file=sys.stderr)
 
 
+@reports_errors
 def main(argv: list[str] | None = None) -> int:
     ap = method_parser(__doc__, "../shared/datasets/eval/BSD100", "folder of HR pictures", 10, DEFAULT_METHODS, 2,
                        "side-by-side crops of the first picture (truth, then each method)")
@@ -80,18 +83,13 @@ def main(argv: list[str] | None = None) -> int:
         except ValueError:
             print(f"error: --defocus-margin must be a number or none, not {args.defocus_margin!r}", file=sys.stderr)
             return 2
-    from ssr.errors import SSRError
     from ssr.eval.bokeh import make_pair, score
     from ssr.eval.datasets import image_seed, load_rgb, scene_depth
     from ssr.eval.report import machine_line
     from ssr.io import list_images
 
-    try:
-        sources = list_images([Path(args.data)])[: args.limit]
-        methods = load_methods(args.methods, args.weights)
-    except SSRError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    sources = list_images([Path(args.data)])[: args.limit]
+    methods = load_methods(args.methods, args.weights)
     sums = {m.name: {"psnr": 0.0, "psnr_focus": 0.0, "invented": 0.0, "sec": 0.0} for m in methods}
     crops = []
     for i, src in enumerate(sources):

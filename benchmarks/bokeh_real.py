@@ -26,6 +26,8 @@ import time
 import torch
 import torch.nn.functional as F
 
+from ssr.errors import reports_errors
+
 from bokeh_bench import emit, load_methods, method_parser, write_crops
 
 DEFAULT_METHODS = ["realesrgan", "ssr-prior", "ssr-prior-bokeh", "ssr-fidelity", "ssr-fidelity-bokeh"]
@@ -63,6 +65,7 @@ def crop_window(mask: torch.Tensor, side: int) -> tuple[int, int]:
     return iy * max(1, side // 4), ix * max(1, side // 4)
 
 
+@reports_errors
 def main(argv: list[str] | None = None) -> int:
     ap = method_parser(__doc__, "bsd100:noise-jpeg", "a set whose HR pictures are real photos (ssr bench spec)", 8,
                        DEFAULT_METHODS, 1, "side-by-side crops of the first picture")
@@ -74,14 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     from ssr.eval.metrics import psnr, quantize, rgb_to_y
     from ssr.eval.report import machine_line
 
-    try:
-        if args.limit < 1:
-            raise SSRError(f"--limit must be at least 1, got {args.limit}")
-        ds = open_dataset(args.data)
-        methods = load_methods(args.methods, args.weights)
-    except SSRError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    if args.limit < 1:
+        raise SSRError(f"--limit must be at least 1, got {args.limit}")
+    ds = open_dataset(args.data)
+    methods = load_methods(args.methods, args.weights)
     candidates = []
     for i in range(len(ds)):  # chosen from the truth alone, before any method runs
         share = float(defocus_mask(ds.load(i).hr[None]).float().mean())

@@ -41,7 +41,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from ssr.errors import SSRError
+from ssr.errors import SSRError, reports_errors
 from ssr.eval.datasets import open_dataset
 from ssr.eval.kernel_bench import kernel_width
 from ssr.eval.metrics import psnr, ssim
@@ -116,6 +116,7 @@ def table(title: str, head: str, rows: dict, extra: dict[str, tuple[str, str]]) 
         print(f"| {label} | " + " | ".join(fmt(mean(rs, key), c[1]) for key, c in cols.items()) + " |")
 
 
+@reports_errors
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--weights", help="pipeline folder with diffusion weights (default: shipped)")
@@ -144,15 +145,11 @@ def main() -> int:
     from ssr.diffusion import DEFAULT_STEPS
     from ssr.pipeline import DEFAULT_DIR, SSRPipeline
 
-    try:
-        pipe = SSRPipeline.from_pretrained(args.weights, device=args.device)
-        if not pipe.has_diffusion:
-            raise SSRError(f"{args.weights or DEFAULT_DIR} has no diffusion weights (diffusion/); "
-                           "train them with `ssr train amf` and pass --weights")
-        ds = open_dataset(args.data, scale=pipe.native_scale)
-    except SSRError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    pipe = SSRPipeline.from_pretrained(args.weights, device=args.device)
+    if not pipe.has_diffusion:
+        raise SSRError(f"{args.weights or DEFAULT_DIR} has no diffusion weights (diffusion/); "
+                       "train them with `ssr train amf` and pass --weights")
+    ds = open_dataset(args.data, scale=pipe.native_scale)
     steps, tile, s = args.steps or DEFAULT_STEPS, args.tile or None, pipe.native_scale
     args.scheduler = args.scheduler or pipe.scheduler
     nb = pipe.svkr.nonblind

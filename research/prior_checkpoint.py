@@ -25,6 +25,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from ssr.errors import reports_errors
 from ssr.pipeline import DEFAULT_DIR as SHIPPED
 
 
@@ -84,6 +85,7 @@ def _exported(folder: Path) -> bool:
         and not (folder / "ema.safetensors").is_file()
 
 
+@reports_errors
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("out", type=Path, help="the pipeline folder to write (replaced if it exists)")
@@ -93,17 +95,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--realism-tilt", type=float, help="the folder's layer-wise realism (pipeline.json realism_tilt)")
     ap.add_argument("--dkenet", type=Path, metavar="DIR", help="DKENet weights folder for svkr/dkenet")
     args = ap.parse_args(argv)
-    from ssr.errors import SSRError
-
     cks = {n: p for n, p in (("fidelity", args.fidelity), ("perceptual", args.perceptual)) if p is not None}
     if not cks and args.dkenet is None and args.realism is None and args.realism_tilt is None:
         print("error: give --fidelity, --perceptual, --dkenet, --realism and/or --realism-tilt", file=sys.stderr)
         return 2
-    try:
-        print(f"wrote {build(args.out, cks, realism=args.realism, dkenet=args.dkenet, tilt=args.realism_tilt)}")
-    except SSRError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    print(f"wrote {build(args.out, cks, realism=args.realism, dkenet=args.dkenet, tilt=args.realism_tilt)}")
     return 0
 
 

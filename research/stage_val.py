@@ -19,7 +19,10 @@ import tempfile
 
 import torch
 
+from ssr.errors import reports_errors
 
+
+@reports_errors
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", required=True, help="the stage's YAML config (sets the validation batch)")
@@ -30,28 +33,23 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default="cpu")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
-    from ssr.errors import SSRError
     from ssr.models.base import SSRModel
     from ssr.train import get_stage, load_config
 
-    try:
-        cls = get_stage(args.stage)
-        rows = []
-        for folder in args.weights:
-            # time_budget_s / steps do not matter: nothing is trained; the seed fixes the batch
-            over = {"stage": args.stage, "init_from": folder, "mixed_precision": "no", "ema_decay": 0,
-                    "model": dict(SSRModel.saved_meta(folder).get("config", {}))}
-            if args.data_root:
-                over["data"] = {"roots": list(args.data_root)}
-            cfg = load_config(args.config, cls.defaults, over)
-            with tempfile.TemporaryDirectory() as tmp:
-                trainer = cls(cfg, tmp, device=args.device)
-                trainer.model.eval()
-                with torch.no_grad():
-                    rows.append((folder, trainer.evaluate()))
-    except SSRError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    cls = get_stage(args.stage)
+    rows = []
+    for folder in args.weights:
+        # time_budget_s / steps do not matter: nothing is trained; the seed fixes the batch
+        over = {"stage": args.stage, "init_from": folder, "mixed_precision": "no", "ema_decay": 0,
+                "model": dict(SSRModel.saved_meta(folder).get("config", {}))}
+        if args.data_root:
+            over["data"] = {"roots": list(args.data_root)}
+        cfg = load_config(args.config, cls.defaults, over)
+        with tempfile.TemporaryDirectory() as tmp:
+            trainer = cls(cfg, tmp, device=args.device)
+            trainer.model.eval()
+            with torch.no_grad():
+                rows.append((folder, trainer.evaluate()))
     keys = list(rows[0][1])
     print(f"validation batch of `{args.config}` (stage {args.stage}, {cfg['data'].get('val_batch', '?')} samples)\n")
     print("| weights | " + " | ".join(keys) + " |")

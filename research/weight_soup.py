@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from ssr.errors import SSRError
+from ssr.errors import SSRError, reports_errors
 from ssr.models.base import SSRModel
 
 
@@ -35,6 +35,7 @@ def soup(a: Path, b: Path, alpha: float, out: Path) -> Path:
                                                                 "soup": {"a": str(a), "b": str(b), "alpha": alpha}})
 
 
+@reports_errors
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("a", type=Path)
@@ -42,11 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--alpha", type=float, default=0.5, help="weight of b")
     ap.add_argument("--out", type=Path, required=True)
     args = ap.parse_args(argv)
-    try:
-        print(soup(args.a, args.b, args.alpha, args.out))
-    except SSRError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+    print(soup(args.a, args.b, args.alpha, args.out))
     return 0
 
 

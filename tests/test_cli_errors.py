@@ -42,3 +42,40 @@ def test_cli_method_names_are_the_registry():
     from ssr.eval import available_methods
 
     assert sorted(METHODS) == available_methods()
+
+
+def test_research_and_benchmark_scripts_report_errors_as_one_line(tmp_path, capsys):
+    """The scripts' ``main`` (:func:`ssr.errors.reports_errors`) turns an SSRError into one
+    ``error:`` line and status 2, and leaves other statuses and exceptions alone."""
+    from pathlib import Path
+
+    import pytest
+
+    from ssr.errors import SSRError, reports_errors
+
+    root = Path(__file__).resolve().parents[1]
+    sys.path[:0] = [str(root / "research"), str(root / "benchmarks")]
+    try:
+        import bokeh_real
+        import weight_soup
+    finally:
+        del sys.path[:2]
+    assert weight_soup.main([str(tmp_path / "a"), str(tmp_path / "b"), "--alpha", "2", "--out", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err == "error: alpha must be in [0, 1], got 2.0\n"
+    assert not (tmp_path / "o").exists()
+    assert bokeh_real.main(["--limit", "0", "--threads", "1"]) == 2
+    assert capsys.readouterr().err == "error: --limit must be at least 1, got 0\n"
+
+    @reports_errors
+    def fine(code):
+        """doc kept"""
+        if code < 0:
+            raise ValueError("not ours")
+        if code == 9:
+            raise SSRError("bad thing")
+        return code
+
+    assert fine(0) == 0 and fine(3) == 3 and fine.__doc__ == "doc kept"
+    assert fine(9) == 2 and capsys.readouterr().err == "error: bad thing\n"
+    with pytest.raises(ValueError):
+        fine(-1)
