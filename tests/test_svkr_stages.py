@@ -120,6 +120,30 @@ def test_width_flat_loss_penalises_spread_only_under_an_invariant_blur():
     assert float(width_flat_loss(field([spread]), field([invariant]), relative=True)) == 0.0  # no varying sample
 
 
+def test_width_level_loss_holds_the_pictures_mean_width_not_its_spread():
+    from ssr.degradation import isotropic_gaussian
+    from ssr.train.losses import log_width, width_level_loss
+
+    def field(rows):  # B x 441 x 1 x n, one isotropic Gaussian per pixel
+        return torch.stack([isotropic_gaussian(torch.tensor(r), k=21).reshape(len(r), -1).T.reshape(441, 1, -1)
+                            for r in rows])
+
+    true = field([[0.8, 1.2, 1.6, 2.4], [1.5] * 4])
+    # the same means of log width, other spreads: no loss (the spread is other terms' business)
+    means = log_width(true).flatten(1).mean(1)
+    flat = field([[1.0] * 4, [1.0] * 4])
+    assert float(width_level_loss(true, true)) < 1e-6
+    one_width = field([[1.5] * 4, [1.5] * 4])  # every picture one mean width: the first is off
+    lo = float(width_level_loss(one_width, true))
+    want = float((log_width(one_width).flatten(1).mean(1) - means).abs().mean())
+    assert abs(lo - want) < 1e-6 and lo > 0.01
+    reversed_map = field([[2.4, 1.6, 1.2, 0.8], [1.5] * 4])  # same level, wrong order: no loss
+    assert float(width_level_loss(reversed_map, true)) < 1e-5
+    est = flat.clone().requires_grad_(True)
+    width_level_loss(est, true).backward()
+    assert torch.isfinite(est.grad).all() and est.grad.abs().sum() > 0
+
+
 def test_width_corr_loss_weighted_by_evidence():
     """With a weight map the correlation is taken with those weights: pixels of weight 0 do not
     count, uniform weights give the unweighted loss."""
@@ -192,6 +216,27 @@ def test_dkenet_stage_adds_the_flat_term_on_invariant_fields(tmp_path):
     # validation reports the leakage where the batch has invariant samples
     spread = trainer.evaluate()["val_width_spread_invariant"]
     assert spread > 0 and math.isfinite(spread)
+
+
+def test_dkenet_stage_adds_the_level_term(tmp_path):
+    """``loss.width_level`` adds the L1 of each picture's mean log width to the loss; validation
+    reports it whatever the weight."""
+    data = image_folder(tmp_path / "data", n=2, size=(48, 64))
+    cls = get_stage("dkenet")
+    losses = {}
+    for weight in (0.0, 3.0):
+        cfg = load_config(CONFIGS / "dkenet_tiny.yaml", cls.defaults,
+                          {"stage": "dkenet", "data": {"roots": [str(data)]}, "loss": {"width_level": weight}})
+        trainer = cls(cfg, tmp_path / f"level{weight}", device="cpu")
+        batch = trainer.make_batch([0, 1], trainer.device)
+        loss, logs = trainer.training_step(batch)
+        losses[weight] = (float(loss), logs)
+    assert "width_level_loss" not in losses[0.0][1]
+    level = losses[3.0][1]["width_level_loss"]
+    assert level > 0  # a fresh net does not know the blur level
+    assert abs(losses[3.0][0] - losses[0.0][0] - 3.0 * level) < 1e-4 * max(1.0, losses[0.0][0])
+    val = trainer.evaluate()["val_width_level"]
+    assert val > 0 and math.isfinite(val)
 
 
 def test_data_workers_draw_the_same_batches(tmp_path):
@@ -304,7 +349,7 @@ def test_dkenet_with_edge_evidence_trains_and_stage_val_builds_it_as_saved(stage
     keys = [k.strip() for k in next(x for x in lines if x.startswith("| weights")).strip("| ").split("|")[1:]]
     rows = [dict(zip(keys, (float(v) for v in next(x for x in lines if x.startswith(f"| {f} ")).strip("| ").split("|")[1:])))
             for f in folders]
-    assert len(keys) == 4 and all(len(r) == 4 for r in rows)
+    assert len(keys) == 5 and all(len(r) == 5 for r in rows)
     for k, v in rows[0].items():
         want = float(logged[k])
         assert (math.isnan(v) and math.isnan(want)) or abs(v - want) < 1e-3, (k, v, logged[k])

@@ -4,7 +4,8 @@ architectures and the stages; so do we). Shapes: kernel fields ``B x k*k x h x w
 
 * monitoring: :func:`psnr` (RGB, no crop), :func:`width_correlation`;
 * kernel terms of the ``dkenet`` stage: :func:`kernel_shape`, :func:`log_width`,
-  :func:`width_corr_loss`, :func:`width_flat_loss` (:func:`invariant_samples`);
+  :func:`width_corr_loss`, :func:`width_flat_loss` (:func:`invariant_samples`),
+  :func:`width_level_loss`;
 * perceptual terms of the ``prior`` stage (no pretrained VGG / LPIPS exists offline):
   :func:`lowpass_l1`, :func:`highpass_anchor_l1`, and the non-saturating GAN pair
   :func:`gan_g_loss` / :func:`gan_d_loss`.
@@ -106,6 +107,18 @@ def width_flat_loss(est: torch.Tensor, true: torch.Tensor, min_std: float = 0.03
     e, t = e - e.mean(1, keepdim=True), t - t.mean(1, keepdim=True)
     slope = (e * t).sum() / t.pow(2).sum()
     return leak / slope.clamp_min(min_slope)
+
+
+def width_level_loss(est: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
+    """Mean absolute difference of each picture's mean estimated and mean true log width:
+    the picture's blur *level*, apart from how the map varies within it. ``B x k*k x h x w`` each.
+
+    The companion of :func:`width_flat_loss`: penalising the within-picture spread alone was met
+    by giving every picture about one mean width (``dkenet_span_flatrel``: 1.50-1.54 px for true
+    1.02-2.37); this term holds the across-picture level that the tap losses let go."""
+    le = log_width(est.float()).flatten(1).mean(1)
+    lt = log_width(true.float()).detach().flatten(1).mean(1)
+    return (le - lt).abs().mean()
 
 
 def kernel_shape(field: torch.Tensor) -> torch.Tensor:

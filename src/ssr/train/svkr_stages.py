@@ -25,7 +25,8 @@ from ..models.nonblind import NonBlindSR, bicubic_up, project_codes
 from ..svkr import kernel_confidence
 from .data import ImagePool, sample_generator
 from .degrade import DEFAULT_RECIPES, TrainingDegradation
-from .losses import invariant_samples, kernel_shape, psnr, width_corr_loss, width_correlation, width_flat_loss
+from .losses import (invariant_samples, kernel_shape, psnr, width_corr_loss, width_correlation, width_flat_loss,
+                     width_level_loss)
 from .trainer import Trainer
 
 TRAIN_ROOTS = [
@@ -231,7 +232,9 @@ class DKENetTrainer(_SRStage):
     one kernel for the whole picture: spread read from the content (the mixture needs invariant
     fields for it to act); with ``loss.width_flat_relative: true`` that spread is divided by the
     map's response to the blur on the batch's varying samples, so that flattening the whole map
-    does not lower it.
+    does not lower it. ``+ width_level * |mean log w_est - mean log w_gt|`` per picture
+    (:func:`width_level_loss`) holds each picture's blur level, which a spread penalty alone
+    lets go.
 
     With ``model.feedback: true`` each step runs two SVKR rounds: round 1 as above; the frozen
     non-blind net of ``feedback_nonblind`` super-resolves with round 1's kernels (no gradient),
@@ -247,7 +250,7 @@ class DKENetTrainer(_SRStage):
         "data": {**_SRStage.data_defaults, "depth": "builtin", "depth_jitter": 0.5},
         "loss": {"kernel_l1": 1.0, "resynth": 20.0, "shape": 0.0, "width_corr": 0.0, "width_corr_evidence": False,
                  "width_corr_target": "true", "width_flat": 0.0,
-                 "width_flat_relative": False},
+                 "width_flat_relative": False, "width_level": 0.0},
         "feedback_nonblind": "src/ssr/weights/svkr/nonblind",
     }
 
@@ -312,6 +315,10 @@ class DKENetTrainer(_SRStage):
             l_f = width_flat_loss(est, gt, relative=bool(w.get("width_flat_relative")))
             loss = loss + w["width_flat"] * l_f
             logs["width_flat_loss"] = float(l_f.detach())
+        if w.get("width_level", 0):
+            l_v = width_level_loss(est, gt)
+            loss = loss + w["width_level"] * l_v
+            logs["width_level_loss"] = float(l_v.detach())
         return loss, logs
 
     def _corr_target(self, batch) -> torch.Tensor | None:
@@ -354,6 +361,7 @@ class DKENetTrainer(_SRStage):
             out[f"val_kernel_l1{tag}"] = float((est - b["kernels"]).abs().sum(1).mean())
             out[f"val_resynth_psnr{tag}"] = psnr(apply_kernel_field(b["hr"], est, self.scale), clean)
             out[f"val_width_corr{tag}"] = width_correlation(est, b["kernels"])
+            out[f"val_width_level{tag}"] = float(width_level_loss(est, b["kernels"]))
             # content leakage: the width map's spread where the true blur is one kernel (nan: none such)
             out[f"val_width_spread_invariant{tag}"] = float(width_flat_loss(est, b["kernels"])) if has_flat else math.nan
         return out
