@@ -195,24 +195,31 @@ def test_dkenet_stage_weights_the_correlation_by_evidence(tmp_path, monkeypatch)
     assert seen == [None, (b, 1, h, w)]
 
 
-def test_dkenet_stage_adds_the_flat_term_on_invariant_fields(tmp_path):
-    """``loss.width_flat`` adds the spread of the width map on invariant-blur samples to the loss."""
+def _dkenet_term(tmp_path, key: str, weight: float, degradations=None):
+    """The tiny DKENet stage's first-step loss with ``loss.<key>`` at 0 and at ``weight`` (same
+    data, same initial net): checks that the term adds ``weight`` times its logged value and
+    returns that value and the weighted run's trainer."""
     data = image_folder(tmp_path / "data", n=2, size=(48, 64))
     cls = get_stage("dkenet")
     losses = {}
-    for weight in (0.0, 5.0):
-        cfg = load_config(CONFIGS / "dkenet_tiny.yaml", cls.defaults,
-                          {"stage": "dkenet", "data": {"roots": [str(data)], "degradations": [
-                              {"weight": 1.0, "preset": "noise-jpeg", "field": {"kind": "invariant"}}]},
-                           "loss": {"width_flat": weight}})
-        trainer = cls(cfg, tmp_path / f"flat{weight}", device="cpu")
-        batch = trainer.make_batch([0, 1], trainer.device)
-        loss, logs = trainer.training_step(batch)
-        losses[weight] = (float(loss), logs)
-    assert "width_flat_loss" not in losses[0.0][1]
-    flat = losses[5.0][1]["width_flat_loss"]
+    for w in (0.0, weight):
+        over = {"stage": "dkenet", "data": {"roots": [str(data)]}, "loss": {key: w}}
+        if degradations:
+            over["data"]["degradations"] = degradations
+        trainer = cls(load_config(CONFIGS / "dkenet_tiny.yaml", cls.defaults, over), tmp_path / f"{key}{w}", device="cpu")
+        loss, logs = trainer.training_step(trainer.make_batch([0, 1], trainer.device))
+        losses[w] = (float(loss), logs)
+    assert f"{key}_loss" not in losses[0.0][1]
+    term = losses[weight][1][f"{key}_loss"]
+    assert abs(losses[weight][0] - losses[0.0][0] - weight * term) < 1e-4 * max(1.0, losses[0.0][0])
+    return term, trainer
+
+
+def test_dkenet_stage_adds_the_flat_term_on_invariant_fields(tmp_path):
+    """``loss.width_flat`` adds the spread of the width map on invariant-blur samples to the loss."""
+    flat, trainer = _dkenet_term(tmp_path, "width_flat", 5.0,
+                                 [{"weight": 1.0, "preset": "noise-jpeg", "field": {"kind": "invariant"}}])
     assert flat > 0  # a fresh net reads some spread from the content
-    assert abs(losses[5.0][0] - losses[0.0][0] - 5.0 * flat) < 1e-4 * max(1.0, losses[0.0][0])
     # validation reports the leakage where the batch has invariant samples
     spread = trainer.evaluate()["val_width_spread_invariant"]
     assert spread > 0 and math.isfinite(spread)
@@ -221,20 +228,8 @@ def test_dkenet_stage_adds_the_flat_term_on_invariant_fields(tmp_path):
 def test_dkenet_stage_adds_the_level_term(tmp_path):
     """``loss.width_level`` adds the L1 of each picture's mean log width to the loss; validation
     reports it whatever the weight."""
-    data = image_folder(tmp_path / "data", n=2, size=(48, 64))
-    cls = get_stage("dkenet")
-    losses = {}
-    for weight in (0.0, 3.0):
-        cfg = load_config(CONFIGS / "dkenet_tiny.yaml", cls.defaults,
-                          {"stage": "dkenet", "data": {"roots": [str(data)]}, "loss": {"width_level": weight}})
-        trainer = cls(cfg, tmp_path / f"level{weight}", device="cpu")
-        batch = trainer.make_batch([0, 1], trainer.device)
-        loss, logs = trainer.training_step(batch)
-        losses[weight] = (float(loss), logs)
-    assert "width_level_loss" not in losses[0.0][1]
-    level = losses[3.0][1]["width_level_loss"]
+    level, trainer = _dkenet_term(tmp_path, "width_level", 3.0)
     assert level > 0  # a fresh net does not know the blur level
-    assert abs(losses[3.0][0] - losses[0.0][0] - 3.0 * level) < 1e-4 * max(1.0, losses[0.0][0])
     val = trainer.evaluate()["val_width_level"]
     assert val > 0 and math.isfinite(val)
 
