@@ -115,7 +115,9 @@ def width_level_loss(est: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
 
     The companion of :func:`width_flat_loss`: penalising the within-picture spread alone was met
     by giving every picture about one mean width (``dkenet_span_flatrel``: 1.50-1.54 px for true
-    1.02-2.37); this term holds the across-picture level that the tap losses let go."""
+    1.02-2.37); this term was meant to hold the across-picture level beside it. Neither that pair
+    nor this term alone validated better than the shipped DKENet (research/candidates/README.md,
+    ``dkenet_span_flatrel_level`` and ``dkenet_span_level``)."""
     le = log_width(est.float()).flatten(1).mean(1)
     lt = log_width(true.float()).detach().flatten(1).mean(1)
     return (le - lt).abs().mean()
