@@ -12,7 +12,8 @@
 # BASELINE label=comma-separated bench folders to compare with (default: the shipped DKENet's,
 #          shipped=runs/v22_shipped_n,runs/v22_shipped_a,runs/v22_shipped_b, made by running this
 #          script with WEIGHTS src/ssr/weights/svkr/dkenet and LABEL shipped)
-# About 25-35 min on two cores. Set V to validate on another folder of pictures.
+# 10-35 min on two cores. Set V to validate on another folder of pictures, M to score another
+# estimator of `ssr bench --kernels` (default svkr; e.g. M=svkr-t1 for the kernels of round 1).
 set -euo pipefail
 if [ $# -lt 2 ]; then
   echo "usage: bash research/dkenet_whole_loop.sh WEIGHTS LABEL [BASELINE]" >&2
@@ -21,14 +22,15 @@ fi
 W=$1 L=$2
 B=${3:-shipped=runs/v22_shipped_n,runs/v22_shipped_a,runs/v22_shipped_b}
 V=${V:-../shared/datasets/train/BSDS500-test}
+M=${M:-svkr}
 export OMP_NUM_THREADS=1
 python research/prior_checkpoint.py "runs/pipe_$L" --dkenet "$W"
-K=(ssr bench --kernels --sr --limit 22 --methods svkr --threads 1 --quiet --weights "runs/pipe_$L")
+K=(ssr bench --kernels --sr --limit 22 --methods "$M" --threads 1 --quiet --weights "runs/pipe_$L")
 "${K[@]}" --data "$V:noise-jpeg" --field depth smooth piecewise radial --out "runs/v22_${L}_n" &
 n=$!
 "${K[@]}" --data "$V:blur-only" --field depth smooth piecewise radial --out "runs/v22_${L}_a"
 "${K[@]}" --data "$V:noise-jpeg@builtin" --field depth --out "runs/v22_${L}_b"
 wait $n
 if [ "$L" != "${B%%=*}" ]; then
-  python research/kernel_cells.py "$B" "$L=runs/v22_${L}_n,runs/v22_${L}_a,runs/v22_${L}_b"
+  python research/kernel_cells.py "$B" "$L=runs/v22_${L}_n,runs/v22_${L}_a,runs/v22_${L}_b@$M"
 fi
