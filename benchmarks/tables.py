@@ -21,6 +21,7 @@ import re
 import shlex
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -134,14 +135,19 @@ def _run(name: str, cmd: list[str], jobs: int) -> str:
     the second walks the cells in reverse order, then ``cmd`` runs once more over the stored
     cells so its reports hold every cell); its standard output."""
     helper = None
-    if jobs > 1 and splittable(cmd):
-        rev = reversed_bench(cmd)
-        print("$", shlex.join(rev), "&", flush=True)
-        helper = subprocess.Popen(rev, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    print("$", shlex.join(cmd), flush=True)
-    res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    # the helper's stderr goes to a file: a pipe nobody reads until the main run ends could fill and stall it
+    with tempfile.TemporaryFile("w+") as helper_err:
+        if jobs > 1 and splittable(cmd):
+            rev = reversed_bench(cmd)
+            print("$", shlex.join(rev), "&", flush=True)
+            helper = subprocess.Popen(rev, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=helper_err, text=True)
+        print("$", shlex.join(cmd), flush=True)
+        res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+        if helper is not None:
+            helper.communicate()
+            helper_err.seek(0)
+            err = helper_err.read()
     if helper is not None:
-        _, err = helper.communicate()
         if helper.returncode != 0:
             raise SystemExit(f"table {name}: `{shlex.join(helper.args)}` exited {helper.returncode}:\n{err[-2000:]}")
         if res.returncode == 0:  # the reports of a run that saw every cell stored

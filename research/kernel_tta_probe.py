@@ -6,11 +6,12 @@ Content leakage is read from texture; some of it depends on the texture's orient
 would average out over the dihedral group, some would not. Round 1 of SVKR (no feedback) on the
 degradations of ``ssr bench --kernels`` (:func:`kernel_smoothing.degraded_sets`), scored per
 picture by the within-picture Pearson correlation of the widths with the true field's RMS
-radius, for the identity alone, the 4 flips (g = 0, 2, 4, 6) and all 8 transforms; and, for
-reference, the kernels SVKR returns after T = 1 (the identity column again, through the pipeline's
-own code) and T = 3 rounds (the SR feedback rounds included: what ``ssr bench --kernels`` scores).
+radius, for the identity alone (SVKR's kernels at T = 1), the 4 flips (g = 0, 2, 4, 6) and all 8
+transforms (each transform runs the whole round, depth estimation included); and, for reference,
+the kernels SVKR returns after T = 3 rounds (the SR feedback rounds included, as ``ssr bench
+--kernels`` scores them).
 
-    python research/kernel_tta_probe.py --limit 10    # the figures of research/README.md
+    OMP_NUM_THREADS=2 python research/kernel_tta_probe.py --limit 22 --threads 2    # research/README.md
 """
 from __future__ import annotations
 
@@ -20,7 +21,6 @@ import sys
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from ssr.degradation.fields import kernel_width
 from ssr.eval.kernel_bench import width_corr
@@ -34,15 +34,13 @@ GROUPS = {"identity": (0,), "flips-4": (0, 2, 4, 6), "all-8": tuple(range(8))}
 
 
 def round1_log_widths(svkr, lr: torch.Tensor) -> dict[int, torch.Tensor]:
-    """Round 1's log width map ``1 x 1 x h x w`` for each dihedral transform, in the picture's frame."""
-    h, w = lr.shape[-2:]
-    g = svkr.depth_grid(h, w)
-    depth = svkr.depth.estimate(svkr._depth_input(lr, None, g)).float()
-    depth_lr = F.interpolate(depth, size=(h, w), mode="area")
+    """Log width map ``1 x 1 x h x w`` of SVKR's round 1 (T = 1: depth, then DKENet) on each
+    dihedral transform of ``lr``, turned back into the picture's frame (the RMS radius does not
+    change when a kernel is flipped or turned)."""
     out = {}
     for t in range(8):
-        mix = svkr._estimate(dihedral(lr, t), dihedral(depth_lr, t), None)
-        out[t] = dihedral(mix.width().unsqueeze(1).float().clamp_min(1e-3).log(), t, inverse=True)
+        k = svkr(dihedral(lr, t), rounds=1, return_kernels=True).kernels.float()
+        out[t] = dihedral(kernel_width(k).clamp_min(1e-3).log().unsqueeze(1), t, inverse=True)
     return out
 
 
@@ -55,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     torch.set_grad_enabled(False)
     svkr = SSRPipeline.from_pretrained(args.weights, device="cpu", load_diffusion=False).svkr
-    cols = [*GROUPS, "svkr T=1", "svkr T=3"]
+    cols = [*GROUPS, "svkr T=3"]
     print("| set | " + " | ".join(cols) + " |")
     print("|---|" + "---:|" * len(cols))
     means = {k: [] for k in cols}
@@ -67,9 +65,8 @@ def main(argv: list[str] | None = None) -> int:
             for name, ts in GROUPS.items():
                 est = torch.stack([maps[t] for t in ts]).mean(0).exp()[:, 0]
                 acc[name].append(width_corr(est, true_w))
-            for t in (1, 3):
-                k = svkr(deg.lr, rounds=t, return_kernels=True).kernels.float()
-                acc[f"svkr T={t}"].append(width_corr(kernel_width(k), true_w))
+            k = svkr(deg.lr, rounds=3, return_kernels=True).kernels.float()
+            acc["svkr T=3"].append(width_corr(kernel_width(k), true_w))
         for k in cols:
             means[k].append(statistics.fmean(acc[k]))
         print(f"| {label} | " + " | ".join(f"{statistics.fmean(acc[k]):.3f}" for k in cols) + " |", flush=True)

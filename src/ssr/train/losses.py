@@ -78,7 +78,12 @@ def width_corr_loss(est: torch.Tensor, true: torch.Tensor, min_std: float = 0.03
 def invariant_samples(field: torch.Tensor, min_std: float = 0.03) -> torch.Tensor:
     """``B`` booleans: which samples of the kernel field ``B x k*k x h x w`` are one blur for the
     whole picture (within-picture spread of the log width ``<= min_std``)."""
-    return log_width(field.float()).flatten(1).std(1) <= min_std
+    return _invariant(log_width(field.float()).flatten(1), min_std)
+
+
+def _invariant(lw: torch.Tensor, min_std: float) -> torch.Tensor:
+    """:func:`invariant_samples` of log widths already taken, ``B x n``."""
+    return lw.std(1) <= min_std
 
 
 def width_flat_loss(est: torch.Tensor, true: torch.Tensor, min_std: float = 0.03,
@@ -96,7 +101,7 @@ def width_flat_loss(est: torch.Tensor, true: torch.Tensor, min_std: float = 0.03
     compressing the whole map, response included; the ratio only by leaking less or responding
     more, the two ways a within-picture correlation rises."""
     le, lt = log_width(est.float()).flatten(1), log_width(true.float()).detach().flatten(1)
-    flat = invariant_samples(true, min_std)
+    flat = _invariant(lt, min_std)  # invariant_samples without a second pass over the truth
     varying = ~flat
     if not bool(flat.any()) or (relative and not bool(varying.any())):
         return est.sum() * 0.0

@@ -233,8 +233,8 @@ class DKENetTrainer(_SRStage):
     fields for it to act); with ``loss.width_flat_relative: true`` that spread is divided by the
     map's response to the blur on the batch's varying samples, so that flattening the whole map
     does not lower it. ``+ width_level * |mean log w_est - mean log w_gt|`` per picture
-    (:func:`width_level_loss`) holds each picture's blur level, which a spread penalty alone
-    lets go.
+    (:func:`width_level_loss`) asks for each picture's blur level, which a spread penalty alone
+    let go (tried beside it and alone; neither kept, research/candidates/README.md).
 
     With ``model.feedback: true`` each step runs two SVKR rounds: round 1 as above; the frozen
     non-blind net of ``feedback_nonblind`` super-resolves with round 1's kernels (no gradient),
