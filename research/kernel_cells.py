@@ -26,6 +26,8 @@ import statistics
 import sys
 from pathlib import Path
 
+from ssr.errors import SSRError, reports_errors
+
 KEYS = (("width_corr_within", "width corr. within", 3), ("kernel_l1", "kernel L1", 4),
         ("resynth_psnr", "re-synthesis PSNR", 2), ("sr_psnr_y", "SR PSNR-Y (light)", 3),
         ("sr_prior_psnr_y", "prior SR PSNR-Y", 3))
@@ -45,13 +47,13 @@ def read_markdown(path: Path) -> list[dict]:
     end = next((i for i in range(start, len(text)) if not text[i].startswith("|")), len(text))
     lines = text[start:end]  # the first table
     if len(lines) < 3:
-        raise SystemExit(f"error: {path} holds no table")
+        raise SSRError(f"{path} holds no table")
     head = [h.strip() for h in lines[0].strip().strip("|").split("|")]
     cols = {}
     for prefix, key in MD_COLUMNS:
         hit = [i for i, h in enumerate(head) if h.startswith(prefix)]
         if not hit:
-            raise SystemExit(f"error: {path}: no column {prefix!r} (a table of `ssr bench --kernels`?)")
+            raise SSRError(f"{path}: no column {prefix!r} (a table of `ssr bench --kernels`?)")
         cols[key] = hit[0]
     rows = []
     for ln in lines[2:]:
@@ -77,13 +79,14 @@ def read_cells(folders: list[Path], estimator: str = "svkr") -> dict[str, dict]:
         markdown = folder.suffix == ".md"
         path = folder if markdown else folder / "kernels.json"
         if not path.is_file():
-            raise SystemExit(f"error: {path} not found (an `ssr bench --kernels --out` folder or its kernels.md?)")
+            raise SSRError(f"{path} not found (an `ssr bench --kernels --out` folder or its kernels.md?)")
         for row in read_markdown(path) if markdown else json.loads(path.read_text()):
             if row["estimator"] == estimator:
                 cells[row["dataset"]] = row
     return cells
 
 
+@reports_errors
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("runs", nargs="+", metavar="LABEL=DIR[,DIR...][@ESTIMATOR]")
@@ -93,14 +96,12 @@ def main(argv: list[str] | None = None) -> int:
     for spec in args.runs:
         label, sep, dirs = spec.partition("=")
         if not sep or not dirs:
-            print(f"error: {spec!r}: expected LABEL=DIR[,DIR...]", file=sys.stderr)
-            return 2
+            raise SSRError(f"{spec!r}: expected LABEL=DIR[,DIR...]")
         dirs, _, estimator = dirs.partition("@")
         runs[label] = read_cells([Path(d) for d in dirs.split(",")], estimator or args.estimator)
     shared = sorted(set.intersection(*(set(c) for c in runs.values())))
     if not shared:
-        print("error: the runs share no cell", file=sys.stderr)
-        return 2
+        raise SSRError("the runs share no cell")
     labels = list(runs)
     print("| cell | " + " | ".join(labels) + " |")
     print("|---|" + "---:|" * len(labels))

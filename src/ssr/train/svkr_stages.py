@@ -23,6 +23,8 @@ from ..errors import SSRError
 from ..models.dkenet import DKENet, feedback_input
 from ..models.nonblind import NonBlindSR, bicubic_up, project_codes
 from ..svkr import kernel_confidence
+from ..degradation.random import chance
+from .content import dead_leaves
 from .data import ImagePool, sample_generator
 from .degrade import DEFAULT_RECIPES, TrainingDegradation
 from .losses import (invariant_samples, kernel_shape, psnr, width_corr_loss, width_correlation, width_flat_loss,
@@ -87,6 +89,7 @@ class _SRStage(Trainer):
         "degradations": DEFAULT_RECIPES,
         "val_batch": 8,
         "exclude": [],
+        "dead_leaves": 0.0,
     }
 
     def __init__(self, cfg, out_dir, device=None, resume=False):
@@ -102,10 +105,22 @@ class _SRStage(Trainer):
 
     def sample_hr(self, indices: list[int]) -> tuple[torch.Tensor, torch.Tensor | None, list[torch.Generator]]:
         gens = [sample_generator(self.cfg["seed"], i) for i in indices]
-        crops = [self.pool.crop_with_map(self.cfg["data"]["hr_crop"], g) for g in gens]
+        crops = [self._crop(g, synthetic=i < VAL_OFFSET) for g, i in zip(gens, indices)]
         hr = torch.stack([c[0] for c in crops])
         depth = torch.stack([c[1] for c in crops]) if crops[0][1] is not None else None
         return hr, depth, gens
+
+    def _crop(self, gen: torch.Generator, synthetic: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """One HR crop and its depth map (``None`` without image depths): a training picture, or
+        with probability ``data.dead_leaves`` a dead-leaves picture coloured and textured from
+        two of them (:func:`~ssr.train.content.dead_leaves`: content whose flatness does not tell
+        the blur). The monitoring batch (``synthetic=False``) stays on training pictures, so that
+        its figures compare across recipes."""
+        size, p = self.cfg["data"]["hr_crop"], float(self.cfg["data"].get("dead_leaves", 0.0))
+        if synthetic and p > 0 and chance(gen, p):  # no draw at 0: the data stream of other configs is unchanged
+            img, depth = dead_leaves(size, gen, self.pool.crop(size, gen), self.pool.crop(size, gen))
+            return img, (depth if getattr(self.pool, "maps", None) is not None else None)
+        return self.pool.crop_with_map(size, gen)
 
     def degraded_batch(self, indices: list[int], device, degrade: TrainingDegradation | None = None,
                        kernel_fn=None) -> dict[str, torch.Tensor]:
