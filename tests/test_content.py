@@ -1,8 +1,10 @@
 """Dead-leaves training content (ssr.train.content) and the stages' ``data.dead_leaves`` share."""
 from pathlib import Path
 
+import pytest
 import torch
 
+from ssr.errors import SSRError
 from ssr.train import get_stage, load_config
 from ssr.train.content import dead_leaves, leaf_owners
 
@@ -83,3 +85,9 @@ def test_stage_draws_dead_leaves_for_training_but_not_for_the_monitoring_batch(t
     # and the stage trains on them
     loss, _ = on.training_step(on.make_batch([0, 1], on.device))
     assert torch.isfinite(loss)
+
+
+@pytest.mark.parametrize("share", [1.5, -0.1, "half", True])
+def test_a_share_outside_zero_to_one_is_a_clear_error(tmp_path, share):
+    with pytest.raises(SSRError, match="data.dead_leaves must be a share"):
+        _trainer(tmp_path, share)

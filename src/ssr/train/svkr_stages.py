@@ -94,6 +94,9 @@ class _SRStage(Trainer):
 
     def __init__(self, cfg, out_dir, device=None, resume=False):
         d = cfg["data"]
+        share = d.get("dead_leaves", 0.0)
+        if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
+            raise SSRError(f"data.dead_leaves must be a share in [0, 1], got {share!r}")
         self.pool = ImagePool(d["roots"], min_size=d["hr_crop"] // 2, max_images=d.get("max_images"),
                               exclude=d.get("exclude") or ())
         self.scale = int(cfg["model"].get("scale", 4))
