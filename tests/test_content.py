@@ -18,6 +18,11 @@ def _gen(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def _flat_share(x: torch.Tensor) -> float:
+    """Share of pixels of ``... x 3 x H x W`` equal (all channels) to their right-hand neighbour."""
+    return float((x[..., 1:] == x[..., :-1]).all(-3).float().mean())
+
+
 def test_leaf_owners_cover_every_pixel_with_few_large_and_many_small_leaves():
     own = leaf_owners(96, _gen(0), r_min=2.0)
     assert own.shape == (96, 96) and int(own.min()) >= 0
@@ -35,8 +40,7 @@ def test_dead_leaves_are_flat_inside_sharp_at_edges_and_layered_in_depth():
     assert 0 <= float(img.min()) and float(img.max()) <= 1
     assert float(depth.min()) == 0.0 and abs(float(depth.max()) - 1.0) < 1e-6
     # flat interiors: most pixels equal their right-hand neighbour exactly
-    same = (img[:, :, 1:] == img[:, :, :-1]).all(0).float().mean()
-    assert same > 0.6
+    assert _flat_share(img) > 0.6
     # sharp edges: where colours change, they change within about one pixel (anti-aliased)
     step = (img[:, :, 1:] - img[:, :, :-1]).abs().amax(0)
     assert float(step.max()) > 0.2
@@ -77,9 +81,7 @@ def test_stage_draws_dead_leaves_for_training_but_not_for_the_monitoring_batch(t
     ref = off.pool.crop_with_map(32, sample_generator(off.cfg["seed"], 0))
     assert torch.equal(hr_off[0], ref[0]) and torch.equal(depth_off[0], ref[1])
     # dead leaves: flat runs of equal pixels, which the textured test pictures do not have
-    same_on = (hr_on[..., 1:] == hr_on[..., :-1]).all(1).float().mean()
-    same_off = (hr_off[..., 1:] == hr_off[..., :-1]).all(1).float().mean()
-    assert same_on > same_off + 0.2
+    assert _flat_share(hr_on) > _flat_share(hr_off) + 0.2
     # the monitoring batch stays on the training pictures
     assert torch.equal(on.val_batch()["hr"], off.val_batch()["hr"])
     # and the stage trains on them
@@ -91,3 +93,17 @@ def test_stage_draws_dead_leaves_for_training_but_not_for_the_monitoring_batch(t
 def test_a_share_outside_zero_to_one_is_a_clear_error(tmp_path, share):
     with pytest.raises(SSRError, match="data.dead_leaves must be a share"):
         _trainer(tmp_path, share)
+
+
+def test_a_stage_without_image_depths_trains_on_dead_leaves(tmp_path):
+    """The non-blind stage attaches no depth maps: dead-leaves crops then carry none either."""
+    data = image_folder(tmp_path / "data", n=2, size=(48, 64))
+    cls = get_stage("nonblind")
+    cfg = load_config(CONFIGS / "nonblind_tiny.yaml", cls.defaults,
+                      {"stage": "nonblind", "data": {"roots": [str(data)], "dead_leaves": 1.0}})
+    trainer = cls(cfg, tmp_path / "nb", device="cpu")
+    hr, depth, _ = trainer.sample_hr([0, 1])
+    assert depth is None and hr.shape[0] == 2
+    natural = trainer.pool.crop(32, _gen(0))
+    assert _flat_share(hr) > _flat_share(natural) + 0.1  # flat leaf interiors
+    assert trainer.fit().is_dir()
