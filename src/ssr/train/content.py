@@ -14,6 +14,8 @@ sit side by side under every blur.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -93,10 +95,10 @@ def dead_leaves(size: int, gen: torch.Generator, colours: torch.Tensor, texture:
     rank = torch.arange(n, dtype=torch.float32) / max(n - 1, 1)
     plane = (rank * planes).long().clamp_max(planes - 1)
     layer = level[plane][inv][None, None]
-    ang = uniform_float(gen, 0.0, 6.2832)
+    ang = uniform_float(gen, 0.0, 2 * math.pi)
     yy, xx = torch.meshgrid(torch.linspace(-1, 1, big), torch.linspace(-1, 1, big), indexing="ij")
-    ramp = (torch.cos(torch.tensor(ang)) * xx + torch.sin(torch.tensor(ang)) * yy)[None, None]
-    depth = 0.7 * layer + 0.3 * (ramp + 1.414) / 2.828
+    ramp = (math.cos(ang) * xx + math.sin(ang) * yy)[None, None]  # in [-sqrt 2, sqrt 2]
+    depth = 0.7 * layer + 0.3 * (ramp / math.sqrt(2) + 1) / 2
     out = F.avg_pool2d(torch.cat([img[None], depth], 1), supersample)[0]
     d = out[3:]
     d = (d - d.min()) / (d.max() - d.min()).clamp_min(1e-6)

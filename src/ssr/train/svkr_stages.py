@@ -97,6 +97,7 @@ class _SRStage(Trainer):
         share = d.get("dead_leaves", 0.0)
         if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0 <= share <= 1:
             raise SSRError(f"data.dead_leaves must be a share in [0, 1], got {share!r}")
+        self.dead_leaves = float(share)
         self.pool = ImagePool(d["roots"], min_size=d["hr_crop"] // 2, max_images=d.get("max_images"),
                               exclude=d.get("exclude") or ())
         self.scale = int(cfg["model"].get("scale", 4))
@@ -119,7 +120,7 @@ class _SRStage(Trainer):
         two of them (:func:`~ssr.train.content.dead_leaves`: content whose flatness does not tell
         the blur). The monitoring batch (``synthetic=False``) stays on training pictures, so that
         its figures compare across recipes."""
-        size, p = self.cfg["data"]["hr_crop"], float(self.cfg["data"].get("dead_leaves", 0.0))
+        size, p = self.cfg["data"]["hr_crop"], self.dead_leaves
         if synthetic and p > 0 and chance(gen, p):  # no draw at 0: the data stream of other configs is unchanged
             img, depth = dead_leaves(size, gen, self.pool.crop(size, gen), self.pool.crop(size, gen))
             return img, (depth if getattr(self.pool, "maps", None) is not None else None)
